@@ -1,0 +1,129 @@
+"""The in-memory records that flow from one stage to the next (see STYLE.md's diagram).
+
+scan file -> Scan -> CodeField -> DigitCrop[] -> DigitPrediction[] -> CodeRead
+Records are frozen; stored forms live in ``store.py`` as separate ``*Row`` classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+"""An axis-aligned box in scan pixel coordinates: (x, y, width, height)."""
+
+
+class Status(str, Enum):
+    """Outcome of reading one scan."""
+
+    ACCEPTED = "accepted"
+    NEEDS_REVIEW = "needs_review"
+    FAILED = "failed"
+
+
+class FieldKind(str, Enum):
+    """How the postal code is written on the envelope."""
+
+    BOXES = "boxes"
+    """One digit per printed (red/orange) box in a row of boxes."""
+    FREEFORM = "freeform"
+    """A handwritten row of digits with no boxes (address line, label, plain paper)."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One decoded image: a file, or one page of a multi-page TIFF."""
+
+    path: Path
+    """The file the image came from."""
+    page: int
+    """Page number inside the file, 0 for single-image files."""
+    image: np.ndarray = field(repr=False)
+    """The pixels, BGR uint8, H x W x 3."""
+    content_hash: str
+    """sha256 of the file's bytes plus the page number: identifies the scan across runs."""
+    size_bytes: int
+    """Size of the file on disk."""
+
+    @property
+    def width(self) -> int:
+        """Image width in pixels."""
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Image height in pixels."""
+        return int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class CodeField:
+    """A candidate postal-code field on a scan, with the evidence that found it."""
+
+    box: Box
+    """Where the field is, in scan coordinates."""
+    kind: FieldKind
+    """Box row or free-form handwriting."""
+    score: float
+    """How likely this is the recipient's code field (higher is better, 0..1)."""
+    evidence: str
+    """Why it was found and scored so, in a short human sentence."""
+    cells: tuple[Box, ...] = ()
+    """For box rows: each printed box, left to right, in scan coordinates."""
+    ink: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The field's ink mask (uint8, 255 = ink, boxes already dropped out), same size as box."""
+
+
+@dataclass(frozen=True)
+class DigitCrop:
+    """One digit cut out of a field, normalised as the model card says."""
+
+    box: Box
+    """The digit's ink box in scan coordinates."""
+    pixels: np.ndarray = field(repr=False, compare=False)
+    """28 x 28 uint8, white digit on black, MNIST-style normalised."""
+    empty: bool = False
+    """True for a box with no ink (an empty cell in a box row)."""
+
+
+@dataclass(frozen=True)
+class DigitPrediction:
+    """The classifier's calibrated opinion about one digit crop."""
+
+    box: Box
+    """The digit's box in scan coordinates."""
+    label: int
+    """Most probable digit, 0-9."""
+    probability: float
+    """Calibrated probability of ``label``."""
+    runner_up: int
+    """Second most probable digit."""
+    runner_up_probability: float
+    """Calibrated probability of ``runner_up``."""
+    probabilities: tuple[float, ...] = field(repr=False)
+    """All ten calibrated probabilities, index = digit."""
+
+
+@dataclass(frozen=True)
+class CodeRead:
+    """The result of reading one scan: the code, how sure we are, and why."""
+
+    status: Status
+    """Accepted, needs review, or failed."""
+    code: str
+    """The digits read, in order, without separators ("" when none)."""
+    confidence: float
+    """Product of the digits' calibrated probabilities (0 when no code)."""
+    reason: str
+    """Why the read needs review or failed ("" when accepted)."""
+    format: str = ""
+    """The code format that was applied (fr, cn, jp, us, us+4, hu, digits:N)."""
+    field: CodeField | None = None
+    """The chosen field, if any."""
+    digits: tuple[DigitPrediction, ...] = ()
+    """One prediction per digit, left to right."""
+    candidates: tuple[CodeField, ...] = ()
+    """Every field that was considered, best first (the chosen one included)."""
