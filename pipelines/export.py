@@ -1,0 +1,160 @@
+"""Export a trained checkpoint to one self-contained ONNX file plus its JSON card, proving parity.
+
+    python pipelines/export.py runs/digits.pt --version 1.0.0 --out models/
+
+Writes ``models/digits-<version>-<sha8>.onnx`` and ``.json``. The export fails unless
+torch and onnxruntime agree on the same batches of size 1 and 7 (max |logit diff| <= 1e-4)
+and the graph's batch dimension is symbolic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipelines.model import DigitNet  # noqa: E402
+
+OPSET = 18
+INPUT_NAME, OUTPUT_NAME = "images", "logits"
+PARITY_TOLERANCE = 1e-4
+
+
+class ExportError(Exception):
+    """The exported graph is not fit to ship."""
+
+
+def load_model(checkpoint: dict) -> DigitNet:
+    """The evaluation-mode network from a checkpoint dict."""
+    model = DigitNet()
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()
+
+
+def export_onnx(model: DigitNet, path: Path) -> None:
+    """Write the graph with a symbolic batch dimension, weights inside the one file."""
+    example = torch.zeros(2, 1, 28, 28)  # batch of 2 so the exporter cannot fold it to 1
+    program = torch.onnx.export(
+        model,
+        (example,),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}},
+        opset_version=OPSET,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+    program.save(str(path), external_data=False)
+
+
+def check_graph(path: Path) -> None:
+    """The file is self-contained, valid, and its batch dimension is symbolic."""
+    graph_model = onnx.load(str(path), load_external_data=False)
+    onnx.checker.check_model(graph_model, full_check=True)
+    for initializer in graph_model.graph.initializer:
+        if initializer.data_location == onnx.TensorProto.EXTERNAL:
+            raise ExportError(f"{initializer.name} is stored outside {path.name}")
+    first_dim = graph_model.graph.input[0].type.tensor_type.shape.dim[0]
+    if not first_dim.dim_param or first_dim.HasField("dim_value"):
+        raise ExportError(f"batch dimension is fixed ({first_dim}), expected a symbolic one")
+
+
+def check_parity(model: DigitNet, path: Path, seed: int = 0) -> float:
+    """Max |logit difference| between torch and onnxruntime on batches of 1 and 7."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for size in (1, 7):
+        batch = rng.normal(0.0, 1.0, (size, 1, 28, 28)).astype(np.float32)
+        with torch.no_grad():
+            expected = model(torch.from_numpy(batch)).numpy()
+        actual = session.run(None, {INPUT_NAME: batch})[0]
+        worst = max(worst, float(np.abs(expected - actual).max()))
+    if worst > PARITY_TOLERANCE:
+        raise ExportError(f"torch and onnxruntime disagree: max |diff| {worst:.2e}")
+    return worst
+
+
+def build_card(checkpoint: dict, model: DigitNet, version: str, onnx_name: str,
+               sha256: str, parity: float) -> dict:
+    """The JSON card: everything a reader needs to feed the model and trust it."""
+    return {
+        "name": "digits",
+        "version": version,
+        "file": onnx_name,
+        "sha256": sha256,
+        "opset": OPSET,
+        "input": {"name": INPUT_NAME, "shape": ["batch", 1, 28, 28], "dtype": "float32",
+                  "layout": "NCHW"},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "dtype": "float32",
+                   "meaning": "uncalibrated logits; probabilities = softmax(logits / temperature)"},
+        "preprocessing": {
+            "size": [28, 28],
+            "polarity": "white digit on black (0 = background, 255 = full ink)",
+            "normalisation": "MNIST-style: ink bounding box scaled to fit 20x20 keeping its "
+                             "aspect ratio, placed in 28x28 so its centre of mass is central",
+            "scale": "x = (pixel / 255 - mean) / std",
+            "mean": checkpoint["mean"],
+            "std": checkpoint["std"],
+        },
+        "labels": [str(d) for d in range(10)],
+        "calibration": {"method": "temperature scaling", "temperature": checkpoint["temperature"],
+                        "fitted_on": "validation split (held out of the 60k training images)"},
+        "architecture": checkpoint["architecture"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "training": {**checkpoint["recipe"], "val_accuracy": checkpoint["val_accuracy"],
+                     "history": checkpoint["history"]},
+        "export": {"torch_version": torch.__version__, "onnx_version": onnx.__version__,
+                   "parity_max_abs_diff": parity, "parity_batches": [1, 7]},
+        "metrics": {},
+    }
+
+
+def export(checkpoint_path: Path, version: str, out_dir: Path) -> Path:
+    """Export, check, and write model + card; returns the card's path."""
+    checkpoint = torch.load(checkpoint_path, weights_only=False)
+    model = load_model(checkpoint)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "model.onnx"
+        export_onnx(model, staged)
+        check_graph(staged)
+        parity = check_parity(model, staged)
+        data = staged.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    onnx_path = out_dir / f"digits-{version}-{sha256[:8]}.onnx"
+    onnx_path.write_bytes(data)
+    card = build_card(checkpoint, model, version, onnx_path.name, sha256, parity)
+    card_path = onnx_path.with_suffix(".json")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {onnx_path} and {card_path.name} (parity max |diff| {parity:.2e})")
+    return card_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoint", type=Path, help="checkpoint written by train.py")
+    parser.add_argument("--version", default="1.0.0", help="model version for name and card")
+    parser.add_argument("--out", type=Path, default=Path("models"), help="output folder")
+    args = parser.parse_args(argv)
+    try:
+        export(args.checkpoint, args.version, args.out)
+    except ExportError as exc:
+        print(f"error: export refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

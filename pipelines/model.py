@@ -1,0 +1,50 @@
+"""The digit CNN, shared by training and export (torch only; never imported by postread)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ARCHITECTURE = "conv5x5(32)-pool-conv(64)x2-pool-conv(128)-pool-fc128-fc10, batch norm"
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int = 3) -> list[nn.Module]:
+    # No conv bias: the batch norm right after it has its own.
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class DigitNet(nn.Module):
+    """A small CNN for 28x28 digits, sized so ONNX Runtime runs it > 5,000 digits/s on a core.
+
+    Wider or deeper variants (two 3x3 convs at 28x28) scored no better on validation
+    but ran at about 3,900 digits/s on one core, under the throughput target.
+    """
+
+    def __init__(self, dropout: float = 0.25):
+        super().__init__()
+        self.features = nn.Sequential(
+            *_conv(1, 32, 5),
+            nn.MaxPool2d(2),  # 14x14
+            *_conv(32, 64),
+            *_conv(64, 64),
+            nn.MaxPool2d(2),  # 7x7
+            *_conv(64, 128),
+            nn.MaxPool2d(2),  # 3x3
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(128 * 3 * 3, 128, bias=False),
+            nn.BatchNorm1d(128),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(128, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised N x 1 x 28 x 28 images -> N x 10 logits (uncalibrated)."""
+        return self.head(self.features(x))

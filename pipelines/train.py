@@ -1,0 +1,241 @@
+"""Train the digit CNN on MNIST (plus reviewed envelope digits), calibrate it, save a checkpoint.
+
+    python pipelines/train.py --mnist ../shared/data/mnist --epochs 16 --seed 1
+    python pipelines/train.py --dry-run            # a few batches, as CI runs it
+
+The 60k training images are split into train and a held-out validation split (model
+selection and the calibration temperature); the 10k test set is only used by
+``evaluate.py``. The checkpoint holds everything ``export.py`` needs to write the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipelines import mnist  # noqa: E402
+from pipelines.augment import AugmentConfig, augment  # noqa: E402
+from pipelines.model import ARCHITECTURE, DigitNet  # noqa: E402
+from postread.errors import DataError  # noqa: E402
+
+# Pixel scaling contract, written into the model card by export.py: x = (p/255 - mean) / std.
+MEAN, STD = 0.1307, 0.3081
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mnist", type=Path, default=mnist.default_dir(),
+                        help="folder with the four MNIST .gz files (env POSTREAD_MNIST_DIR)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch missing MNIST files into --mnist first (md5-verified)")
+    parser.add_argument("--extra", type=Path, action="append", default=[],
+                        help="folder of reviewed 28x28 digits with labels.csv (repeatable)")
+    parser.add_argument("--extra-share", type=float, default=0.05,
+                        help="share of each epoch drawn from --extra folders (oversampled)")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint (fine-tuning)")
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--val-size", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    parser.add_argument("--out", type=Path, default=Path("runs/digits.pt"))
+    parser.add_argument("--dry-run", action="store_true",
+                        help="train 3 batches of 1 epoch on 2,000 images (smoke test)")
+    return parser.parse_args(argv)
+
+
+def load_extra(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Digits exported by ``postread export-digits``: labels.csv (file,label) + 28x28 PNGs."""
+    labels_csv = folder / "labels.csv"
+    if not labels_csv.exists():
+        raise DataError(f"{labels_csv}: missing (expected file,label rows)")
+    images, labels = [], []
+    with labels_csv.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            pixels = cv2.imread(str(folder / row["file"]), cv2.IMREAD_GRAYSCALE)
+            if pixels is None or pixels.shape != (28, 28):
+                raise DataError(f"{folder / row['file']}: not a 28x28 grayscale image")
+            images.append(pixels)
+            labels.append(int(row["label"]))
+    if not images:
+        raise DataError(f"{labels_csv}: lists no digits")
+    return np.stack(images), np.array(labels, dtype=np.uint8)
+
+
+def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 N x 28 x 28 -> float N x 1 x 28 x 28 in [0, 1] (scaling comes after augmentation)."""
+    tensor = torch.as_tensor(images).float().div_(255.0)
+    return tensor.unsqueeze(1)
+
+
+def normalise(batch: torch.Tensor) -> torch.Tensor:
+    """[0, 1] pixels -> the model's input scale."""
+    return (batch - MEAN) / STD
+
+
+@torch.no_grad()
+def logits_of(model: torch.nn.Module, images: np.ndarray, batch: int = 1000) -> torch.Tensor:
+    """Evaluation-mode logits for uint8 images."""
+    model.eval()
+    return torch.cat([model(normalise(to_input(images[i:i + batch])))
+                      for i in range(0, len(images), batch)])
+
+
+def ema_step(average: torch.Tensor, current: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """EMA with decay 0.999, warmed up so the random initial weights fade out quickly."""
+    decay = min(0.999, (1.0 + float(count)) / (10.0 + float(count)))
+    return average * decay + current * (1.0 - decay)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature scaling: the T minimising validation NLL of softmax(logits / T)."""
+    log_t = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return float(log_t.exp())
+
+
+def training_set(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
+    """Train and validation images/labels, with any --extra digits oversampled into train."""
+    images, labels = mnist.load_split(args.mnist, "train")
+    order = np.random.default_rng(args.seed).permutation(len(images))
+    val_idx, train_idx = order[:args.val_size], order[args.val_size:]
+    train_x, train_y = images[train_idx], labels[train_idx]
+    if args.dry_run:
+        train_x, train_y = train_x[:2000], train_y[:2000]
+    for folder in args.extra:
+        extra_x, extra_y = load_extra(folder)
+        repeats = max(1, round(args.extra_share * len(train_x) / len(extra_x)))
+        print(f"extra: {len(extra_x)} digits from {folder}, repeated x{repeats}", file=sys.stderr)
+        train_x = np.concatenate([train_x, np.repeat(extra_x, repeats, axis=0)])
+        train_y = np.concatenate([train_y, np.repeat(extra_y, repeats)])
+    return train_x, train_y, images[val_idx], labels[val_idx]
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run training; returns the checkpoint dict that was saved."""
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.mnist is None:
+        raise DataError("no MNIST folder: pass --mnist DIR or set POSTREAD_MNIST_DIR")
+    if args.download:
+        mnist.download(args.mnist)
+    train_x, train_y, val_x, val_y = training_set(args)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    model = DigitNet()
+    if args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=False)["state_dict"])
+    # An exponential moving average of the weights generalises better than the last step.
+    ema = torch.optim.swa_utils.AveragedModel(model, avg_fn=ema_step, use_buffers=True)
+    steps_per_epoch = max(1, len(train_x) // args.batch_size)
+    if args.dry_run:
+        args.epochs, steps_per_epoch = 1, 3
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch)
+    train_x_t, train_y_t = torch.from_numpy(train_x), torch.from_numpy(train_y).long()
+    val_y_t = torch.from_numpy(val_y).long()
+
+    history, best = [], None
+    started = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_x_t), generator=gen)
+        total_loss = 0.0
+        for step in range(steps_per_epoch):
+            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+            batch = normalise(augment(to_input(train_x_t[idx]), gen))
+            loss = F.cross_entropy(model(batch), train_y_t[idx])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            ema.update_parameters(model)
+            total_loss += loss.item()
+            if step % 100 == 0:
+                print(f"epoch {epoch} step {step}/{steps_per_epoch} loss {float(loss):.4f}",
+                      file=sys.stderr, flush=True)
+        val_acc = float((logits_of(ema.module, val_x).argmax(1) == val_y_t).float().mean())
+        raw_acc = float((logits_of(model, val_x).argmax(1) == val_y_t).float().mean())
+        history.append({"epoch": epoch, "loss": total_loss / steps_per_epoch,
+                        "val_accuracy": val_acc, "val_accuracy_raw": raw_acc})
+        print(f"epoch {epoch}: loss {total_loss / steps_per_epoch:.4f}  val acc (EMA) "
+              f"{val_acc:.4%}  (raw {raw_acc:.4%})  {time.perf_counter() - started:.0f}s",
+              flush=True)
+        if best is None or val_acc >= best[0]:
+            best = (val_acc, {k: v.clone() for k, v in ema.module.state_dict().items()})
+
+    model.load_state_dict(best[1])
+    val_logits = logits_of(model, val_x)
+    temperature = fit_temperature(val_logits, val_y_t)
+    print(f"best val accuracy {best[0]:.4%}; calibration temperature {temperature:.4f}")
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "architecture": ARCHITECTURE,
+        "mean": MEAN,
+        "std": STD,
+        "temperature": temperature,
+        "val_accuracy": best[0],
+        "history": history,
+        "recipe": {
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if argv_is_cli() else "",
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "peak_lr": args.lr,
+            "optimizer": "AdamW wd 5e-4, OneCycleLR, EMA 0.999 with warm-up",
+            "augmentation": repr(AugmentConfig()),
+            "validation_split": f"{args.val_size} of the 60k training images, seed {args.seed}",
+            "extra": [str(p) for p in args.extra],
+            "torch_version": torch.__version__,
+            "python": platform.python_version(),
+            "threads": torch.get_num_threads(),
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "data_md5": mnist.data_md5s(args.mnist),
+            "dry_run": args.dry_run,
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, args.out)
+    print(f"saved {args.out}")
+    return checkpoint
+
+
+def argv_is_cli() -> bool:
+    """True when run as a script (so sys.argv is this program's command line)."""
+    return Path(sys.argv[0]).name == "train.py"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one clear line on a data error."""
+    try:
+        train(parse_args(argv))
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
