@@ -1,0 +1,31 @@
+"""Shared fixtures: paths to the repository, MNIST, and the shipped model."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # so tests can import pipelines/ (not an installed package)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    from pipelines import mnist
+
+    directory = mnist.default_dir()
+    if directory is None or not (directory / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip("MNIST files not found (set POSTREAD_MNIST_DIR or provide ../shared)")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def shipped_card() -> Path:
+    from postread.classify import MODELS_DIR, find_card
+
+    return find_card(MODELS_DIR)

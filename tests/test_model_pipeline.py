@@ -1,0 +1,142 @@
+"""Training dry run, ONNX export with parity, the card, and the classifier that reads it."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from pipelines import export as export_mod
+from pipelines.evaluate import expected_calibration_error
+from postread.classify import OnnxDigitClassifier, load_card, load_classifier
+from postread.errors import ModelError
+
+
+@pytest.fixture(scope="module")
+def dry_checkpoint(tmp_path_factory, repo_root, mnist_dir):
+    out = tmp_path_factory.mktemp("train") / "dry.pt"
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
+         "--mnist", str(mnist_dir), "--out", str(out), "--threads", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "val acc" in result.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(dry_checkpoint, tmp_path_factory):
+    return export_mod.export(dry_checkpoint, "0.0.1", tmp_path_factory.mktemp("models"))
+
+
+def test_dry_run_checkpoint_holds_the_recipe(dry_checkpoint):
+    checkpoint = torch.load(dry_checkpoint, weights_only=False)
+    recipe = checkpoint["recipe"]
+    assert recipe["dry_run"] is True
+    assert recipe["torch_version"] == torch.__version__
+    assert set(recipe["data_md5"]) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                       "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    assert checkpoint["temperature"] > 0
+
+
+def test_train_reports_a_missing_mnist_folder_in_one_line(repo_root, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
+         "--mnist", str(tmp_path), "--out", str(tmp_path / "x.pt")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ")
+    assert "train-images-idx3-ubyte.gz: MNIST file is missing" in result.stderr
+
+
+def test_export_writes_one_self_contained_file_with_symbolic_batch(exported):
+    onnx_path = exported.with_suffix(".onnx")
+    sha8 = onnx_path.stem.split("-")[-1]
+    assert onnx_path.name == f"digits-0.0.1-{sha8}.onnx"
+    assert sorted(p.name for p in exported.parent.iterdir()) == [exported.name, onnx_path.name]
+    graph = onnx.load(str(onnx_path))
+    assert graph.opset_import[0].version >= 17
+    dim = graph.graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_param and not dim.HasField("dim_value")
+
+
+def test_card_describes_how_to_feed_the_model(exported):
+    card = json.loads(exported.read_text())
+    assert card["sha256"].startswith(exported.stem.split("-")[-1])
+    assert card["input"]["shape"] == ["batch", 1, 28, 28]
+    assert card["labels"] == [str(d) for d in range(10)]
+    assert {"mean", "std", "size", "polarity"} <= set(card["preprocessing"])
+    assert card["calibration"]["temperature"] > 0
+    assert card["export"]["parity_max_abs_diff"] <= 1e-4
+    assert card["parameters"] > 10_000
+    assert card["training"]["seed"] == 1
+
+
+def test_parity_check_catches_a_model_that_disagrees(dry_checkpoint, tmp_path):
+    model = export_mod.load_model(torch.load(dry_checkpoint, weights_only=False))
+    path = tmp_path / "m.onnx"
+    export_mod.export_onnx(model, path)
+    with torch.no_grad():
+        model.head[-1].bias += 0.01  # torch now differs from the exported graph
+    with pytest.raises(export_mod.ExportError, match="disagree"):
+        export_mod.check_parity(model, path)
+
+
+def test_flipped_byte_in_the_model_is_refused(exported):
+    onnx_path = exported.with_suffix(".onnx")
+    data = bytearray(onnx_path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    onnx_path.write_bytes(bytes(data))
+    try:
+        with pytest.raises(ModelError, match="does not match its card"):
+            load_card(exported)
+    finally:
+        data[len(data) // 2] ^= 0x01
+        onnx_path.write_bytes(bytes(data))
+    load_card(exported)
+
+
+def test_missing_model_and_card_are_clear_errors(exported, tmp_path):
+    with pytest.raises(ModelError, match="no model card"):
+        load_card(tmp_path)
+    broken = tmp_path / "digits-9.9.9-deadbeef.json"
+    broken.write_text("{not json")
+    with pytest.raises(ModelError, match="unreadable model card"):
+        load_card(broken)
+
+
+def test_shipped_model_matches_its_card_and_classifies_mnist(shipped_card, mnist_dir):
+    from pipelines import mnist
+
+    images, labels = mnist.load_split(mnist_dir, "test")
+    classifier = load_classifier(shipped_card)
+    probabilities = classifier.probabilities(images[:2000])
+    assert probabilities.shape == (2000, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert (probabilities.argmax(axis=1) == labels[:2000]).mean() > 0.99
+    assert expected_calibration_error(probabilities, labels[:2000]) < 0.02
+
+
+def test_batch_size_does_not_change_probabilities(shipped_card, mnist_dir):
+    from pipelines import mnist
+
+    images, _ = mnist.load_split(mnist_dir, "test")
+    card = load_card(shipped_card)
+    one_by_one = OnnxDigitClassifier(card, batch_size=1).probabilities(images[:33])
+    batched = OnnxDigitClassifier(card, batch_size=256).probabilities(images[:33])
+    odd = OnnxDigitClassifier(card, batch_size=7).probabilities(images[:33])
+    np.testing.assert_allclose(one_by_one, batched, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(odd, batched, atol=1e-6, rtol=0)
+    assert (one_by_one.argmax(1) == batched.argmax(1)).all()
+
+
+def test_ece_of_perfectly_calibrated_predictions_is_zero():
+    probabilities = np.array([[0.75, 0.25]] * 4)
+    labels = np.array([0, 0, 0, 1])
+    assert expected_calibration_error(probabilities, labels) == pytest.approx(0.0)
+    assert expected_calibration_error(probabilities, np.array([1, 1, 1, 1])) == pytest.approx(0.75)
