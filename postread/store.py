@@ -1,0 +1,317 @@
+"""The results database: SQLAlchemy 2 models and the one place that writes them.
+
+A ``RunRow`` is one ``postread read``; a ``ScanRow`` is one scan (file page) as read by one
+model version, stored at most once (unique content hash + model version); its ``ReadRow``
+holds what the reader saw and its ``DigitRow``s each digit's evidence. A person's review
+will be a row of its own that points at the scan: the model's read is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    selectinload,
+)
+
+from postread.errors import DatabaseError
+from postread.records import CodeRead, Status
+
+BUSY_TIMEOUT_S = 60
+"""How long a writer waits for another process's transaction before giving up."""
+
+
+class Base(DeclarativeBase):
+    """Base of every stored row."""
+
+
+class RunRow(Base):
+    """One ``postread read`` invocation: the model, the options and what came of it."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(200))
+    options: Mapped[dict] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    """running, finished or interrupted (a killed run stays "running")."""
+    scans: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    needs_review: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+
+
+class ScanRow(Base):
+    """One scan (a file, or one TIFF page) read by one model version, and its outcome."""
+
+    __tablename__ = "scans"
+    __table_args__ = (UniqueConstraint("content_hash", "model_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    """Relative to the folder that was scanned, with forward slashes."""
+    page: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(200))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    """accepted, needs_review or failed (``records.Status``)."""
+    reason: Mapped[str] = mapped_column(Text, default="")
+    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read: Mapped[ReadRow | None] = relationship(
+        back_populates="scan", cascade="all, delete-orphan", uselist=False)
+
+
+class ReadRow(Base):
+    """What the reader saw on a scan; absent when the scan could not be decoded or read."""
+
+    __tablename__ = "reads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), unique=True)
+    code: Mapped[str] = mapped_column(String(20))
+    confidence: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[str] = mapped_column(String(20), default="")
+    field_box: Mapped[list[int] | None] = mapped_column(JSON)
+    """[x, y, width, height] of the chosen field in scan pixels."""
+    field_kind: Mapped[str | None] = mapped_column(String(20))
+    why_chosen: Mapped[str] = mapped_column(Text, default="")
+    candidates: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    """Every field considered, best first: box, kind, score, evidence."""
+    scan: Mapped[ScanRow] = relationship(back_populates="read")
+    digits: Mapped[list[DigitRow]] = relationship(
+        cascade="all, delete-orphan", order_by="DigitRow.position")
+
+
+class DigitRow(Base):
+    """One digit of a read: its label, probabilities and box."""
+
+    __tablename__ = "digits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    read_id: Mapped[int] = mapped_column(ForeignKey("reads.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    label: Mapped[int] = mapped_column(Integer)
+    probability: Mapped[float] = mapped_column(Float)
+    runner_up: Mapped[int] = mapped_column(Integer)
+    runner_up_probability: Mapped[float] = mapped_column(Float)
+    probabilities: Mapped[list[float]] = mapped_column(JSON)
+    box: Mapped[list[int]] = mapped_column(JSON)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanResult:
+    """What a worker hands the parent for one scan: plain, picklable, ready to store."""
+
+    path: str
+    """Relative to the scanned folder, forward slashes."""
+    page: int
+    """Page in the file (0 unless a multi-page TIFF)."""
+    content_hash: str
+    """The scan's identity (see ``records.Scan.content_hash``)."""
+    size_bytes: int
+    """Size of the file."""
+    status: Status
+    """The scan's outcome."""
+    reason: str = ""
+    """Why it needs review or failed."""
+    read: CodeRead | None = None
+    """The reader's result (its ink masks dropped); None when decoding or reading failed."""
+
+
+class Store:
+    """The database of runs and reads; every write postread makes goes through here."""
+
+    def __init__(self, db: str, create: bool = True):
+        """Open the database at a file path or SQLAlchemy URL, creating it if ``create``."""
+        self.name = db
+        if not create and "://" not in db and not Path(db).expanduser().is_file():
+            raise DatabaseError(f"database {db}: no such file (run `postread read` first)")
+        self.engine = make_engine(db)
+        with self._write() as session:
+            Base.metadata.create_all(session.connection())
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite), database errors made clear."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"database {self.name}: {_short(e)}") from e
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine.execution_options(postread_begin="BEGIN")) as session:
+                yield session
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"database {self.name}: {_short(e)}") from e
+
+    def start_run(self, model_version: str, options: dict) -> int:
+        """Record the start of a run; returns its id."""
+        with self._write() as session:
+            run = RunRow(model_version=model_version, options=options, started_at=_now())
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, state: str, counts: dict[str, int]) -> None:
+        """Record how a run ended (finished or interrupted) and its counts."""
+        with self._write() as session:
+            run = session.get_one(RunRow, run_id)
+            run.state, run.finished_at = state, _now()
+            for name, value in counts.items():
+                setattr(run, name, value)
+
+    def done_hashes(self, model_version: str) -> frozenset[str]:
+        """Content hashes already read by this model; failed scans are not done (retried)."""
+        with self._read() as session:
+            return frozenset(session.scalars(
+                select(ScanRow.content_hash).where(ScanRow.model_version == model_version,
+                                                   ScanRow.status != Status.FAILED.value)))
+
+    def save(self, run_id: int, model_version: str, results: Sequence[ScanResult],
+             force: bool = False) -> list[bool]:
+        """Store results in one transaction; for each, False when it was already stored.
+
+        A scan already stored (by an earlier run or a concurrent process) is kept unless it
+        failed or ``force`` is given; then its read is replaced in place, keeping its id so
+        that reviews pointing at it stay attached.
+        """
+        stored = []
+        with self._write() as session:
+            for result in results:
+                row = session.scalar(select(ScanRow).where(
+                    ScanRow.content_hash == result.content_hash,
+                    ScanRow.model_version == model_version))
+                if row is not None and (row.run_id == run_id or not (
+                        force or row.status == Status.FAILED.value)):
+                    stored.append(False)  # a duplicate file, or read already
+                    continue
+                if row is None:
+                    row = ScanRow(content_hash=result.content_hash, model_version=model_version)
+                    session.add(row)
+                _fill(session, row, run_id, result)
+                stored.append(True)
+        return stored
+
+    def export_rows(self, status: str = "all") -> list[ScanRow]:
+        """The latest read of each scan (by content hash), by path and page, with digits loaded.
+
+        ``status`` is accepted, needs_review, failed or all.
+        """
+        latest = select(func.max(ScanRow.id)).group_by(ScanRow.content_hash)
+        query = (select(ScanRow).where(ScanRow.id.in_(latest))
+                 .options(selectinload(ScanRow.read).selectinload(ReadRow.digits))
+                 .order_by(ScanRow.path, ScanRow.page, ScanRow.id))
+        if status != "all":
+            query = query.where(ScanRow.status == Status(status).value)
+        with self._read() as session:
+            return list(session.scalars(query))
+
+
+def _fill(session: Session, row: ScanRow, run_id: int, result: ScanResult) -> None:
+    row.run_id, row.path, row.page = run_id, result.path, result.page
+    row.size_bytes, row.status, row.reason = result.size_bytes, result.status.value, result.reason
+    row.read_at = _now()
+    if row.read is not None:  # replaced: delete first, the new read reuses the unique scan_id
+        session.delete(row.read)
+        session.flush()
+    row.read = None if result.read is None else _read_row(result.read)
+
+
+def _read_row(read: CodeRead) -> ReadRow:
+    chosen = read.field
+    return ReadRow(
+        code=read.code, confidence=read.confidence, status=read.status.value,
+        reason=read.reason, format=read.format,
+        field_box=list(chosen.box) if chosen else None,
+        field_kind=chosen.kind.value if chosen else None,
+        why_chosen=chosen.evidence if chosen else "",
+        candidates=[{"box": list(c.box), "kind": c.kind.value, "score": c.score,
+                     "evidence": c.evidence} for c in read.candidates],
+        digits=[DigitRow(position=i, label=d.label, probability=d.probability,
+                         runner_up=d.runner_up, runner_up_probability=d.runner_up_probability,
+                         probabilities=list(d.probabilities), box=list(d.box))
+                for i, d in enumerate(read.digits)])
+
+
+def make_engine(db: str) -> Engine:
+    """An engine for a SQLAlchemy URL (anything with ``://``) or a SQLite file path.
+
+    SQLite gets WAL (readers never block the writer), a busy timeout, and ``BEGIN
+    IMMEDIATE`` for writes so that two processes queue instead of failing with
+    "database is locked" when a read transaction tries to become a write one.
+    """
+    if "://" in db:
+        try:
+            url = make_url(db)
+        except ArgumentError as e:
+            raise DatabaseError(f"database {db}: not a valid URL ({e})") from None
+    else:
+        folder = Path(db).expanduser().absolute().parent
+        if not folder.is_dir():
+            raise DatabaseError(f"database {db}: folder {folder} does not exist")
+        url = URL.create("sqlite+pysqlite", database=str(Path(db).expanduser()))
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, ImportError) as e:
+        raise DatabaseError(f"database {db}: {e}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    # WAL + NORMAL: a commit survives a killed process; only a power cut may lose the last ones
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get("postread_begin", "BEGIN IMMEDIATE"))
+
+
+def _short(error: SQLAlchemyError) -> str:
+    """The driver's own one-line message, without SQLAlchemy's SQL echo and links."""
+    orig = getattr(error, "orig", None)
+    return str(orig if orig is not None else error).splitlines()[0]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
