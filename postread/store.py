@@ -127,6 +127,27 @@ class DigitRow(Base):
     box: Mapped[list[int]] = mapped_column(JSON)
 
 
+class ReviewRow(Base):
+    """A person's decision about a scan's read: a row of its own, the read is never changed.
+
+    Going back and changing a decision adds a row; the latest one per content hash is the
+    scan's final state, so a decision also holds for the same image read by a newer model.
+    """
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    """confirmed, corrected or unreadable (``review.Action``)."""
+    code_before: Mapped[str] = mapped_column(String(20))
+    """The model's code the person saw."""
+    code_after: Mapped[str] = mapped_column(String(20))
+    """The code the person settled on ("" when unreadable)."""
+    reviewer: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 @dataclasses.dataclass(frozen=True)
 class ScanResult:
     """What a worker hands the parent for one scan: plain, picklable, ready to store."""
@@ -237,6 +258,33 @@ class Store:
             query = query.where(ScanRow.status == Status(status).value)
         with self._read() as session:
             return list(session.scalars(query))
+
+    def add_review(self, scan_id: int, action: str, code_after: str, reviewer: str) -> None:
+        """Store a person's decision about a scan's read, committed at once (a new row)."""
+        with self._write() as session:
+            scan = session.get_one(ScanRow, scan_id)
+            session.add(ReviewRow(
+                scan_id=scan_id, content_hash=scan.content_hash, action=action,
+                code_before=scan.read.code if scan.read else "", code_after=code_after,
+                reviewer=reviewer, decided_at=_now()))
+
+    def latest_reviews(self) -> dict[str, ReviewRow]:
+        """The latest decision for each reviewed scan, by content hash."""
+        latest = select(func.max(ReviewRow.id)).group_by(ReviewRow.content_hash)
+        with self._read() as session:
+            rows = session.scalars(select(ReviewRow).where(ReviewRow.id.in_(latest)))
+            return {row.content_hash: row for row in rows}
+
+    def review_history(self) -> list[ReviewRow]:
+        """Every decision ever stored, oldest first (the audit trail)."""
+        with self._read() as session:
+            return list(session.scalars(select(ReviewRow).order_by(ReviewRow.id)))
+
+    def run_options(self) -> dict[int, dict]:
+        """Each run's stored options (its scanned folder and decode size), by run id."""
+        with self._read() as session:
+            rows = session.execute(select(RunRow.id, RunRow.options))
+            return {run_id: options for run_id, options in rows}
 
 
 def _fill(session: Session, row: ScanRow, run_id: int, result: ScanResult) -> None:
