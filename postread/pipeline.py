@@ -18,8 +18,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from postread.assemble import assemble, parse_format
 from postread.classify import DigitClassifier
 from postread.errors import InputError, ScanError
+from postread.field import locate
 from postread.records import CodeRead, Scan, Status
 from postread.scan import ScanFile, failed_file_hash, find_scans, reduction_for
 from postread.settings import Settings
@@ -32,13 +34,13 @@ FLUSH_EVERY_S = 0.5
 
 
 def read_scan(scan: Scan, classifier: DigitClassifier, settings: Settings) -> CodeRead:
-    """Read the recipient's postal code on one decoded scan."""
-    # Imported here while the reading stages are being written; moves to the top once they land.
-    from postread.assemble import read_image
-
-    # Locate the code field, cut its digits, classify them, assemble and judge the code.
-    return read_image(scan.image, classifier, fmt=settings.format,
-                      review_below=settings.review_below)
+    """Read the recipient's postal code on one decoded scan: the stages of STYLE.md's diagram."""
+    # Locate: every candidate code field (colour box rows, free-form digit rows), with evidence
+    fields = locate(scan.image)
+    # Segment + classify + assemble: cut each candidate into digits, classify them, pick the
+    # recipient's field, apply the code format and decide accepted or needs_review
+    return assemble(scan.image, fields, classifier, parse_format(settings.format),
+                    settings.review_below)
 
 
 def read_file(path: Path, root: Path, classifier: DigitClassifier, settings: Settings,
@@ -134,7 +136,8 @@ def read_batch(root: Path, settings: Settings, load: Callable[[], DigitClassifie
             console.print(f"skipped {f.path.relative_to(root).as_posix()}: {f.skip_reason}",
                           highlight=False, markup=False)
     done = frozenset() if settings.force else store.done_hashes(classifier.version)
-    run_id = store.start_run(classifier.version, settings.options() | {"root": str(root.absolute())})
+    options = settings.options() | {"root": str(root.absolute())}
+    run_id = store.start_run(classifier.version, options)
     started = time.monotonic()
     pending: list[ScanResult] = []
 

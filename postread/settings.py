@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from postread.assemble import parse_format
 from postread.errors import UsageError
 
-FORMATS = ("auto", "us", "fr", "cn", "jp", "hu")
-"""Named code formats; ``digits:N`` (N digits, free-form) is accepted too."""
 DEFAULT_REVIEW_BELOW = 0.9
 """Reads less confident than this need a person (the reader's default, see assemble)."""
 MAX_SIDE = 2400
@@ -43,10 +41,10 @@ class Settings:
             raise UsageError(f"--workers must be 1 or more, not {self.workers}")
         if self.workers == 0:
             object.__setattr__(self, "workers", os.cpu_count() or 1)
-        match = re.fullmatch(r"digits:(\d+)", self.format)
-        if self.format not in FORMATS and not (match and 1 <= int(match[1]) <= 12):
-            raise UsageError(f"--format {self.format!r}: use one of {', '.join(FORMATS)} "
-                             "or digits:N with N from 1 to 12")
+        try:
+            parse_format(self.format)
+        except ValueError as e:
+            raise UsageError(f"--format: {e}") from None
         if not 0.0 <= self.review_below <= 1.0:
             raise UsageError(f"--review-below must be between 0 and 1, not {self.review_below}")
         if self.max_side < 0:

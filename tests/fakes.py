@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from postread.records import CodeRead, DigitPrediction, Scan, Status
+from postread.records import CodeField, CodeRead, DigitPrediction, FieldKind, Scan, Status
 
 
 def level(digit: int, sure: bool = True) -> int:
@@ -91,6 +91,16 @@ def fake_read(scan: Scan, classifier, settings) -> CodeRead:
                     "".join(str(d.label) for d in digits), confidence,
                     "" if ok else f"low confidence {confidence:.2f}", "digits:5",
                     digits=tuple(digits))
+
+
+def a_read(code="12345", status=Status.ACCEPTED) -> CodeRead:
+    """A complete read (boxes field, a rival candidate, one prediction per digit)."""
+    chosen = CodeField((10, 20, 100, 30), FieldKind.BOXES, 0.9, "5 orange boxes under the address")
+    other = CodeField((0, 0, 50, 10), FieldKind.FREEFORM, 0.2, "sender's code, top left")
+    digits = tuple(DigitPrediction((10 + 20 * i, 20, 18, 30), int(c), 0.98, 7, 0.01,
+                                   tuple(0.98 if k == int(c) else 0.002 for k in range(10)))
+                   for i, c in enumerate(code))
+    return CodeRead(status, code, 0.9, "", "fr", chosen, digits, (chosen, other))
 
 
 def plug_in(monkeypatch) -> None:

@@ -1,0 +1,112 @@
+"""store.py on real SQLite files: saving, skipping, replacing, and database faults."""
+
+import os
+import sqlite3
+
+import pytest
+from fakes import a_read
+from sqlalchemy import event
+
+from postread.errors import DatabaseError
+from postread.records import Status
+from postread.store import ScanResult, Store
+
+
+def result(name="a.png", digest="h1", read=None, status=Status.ACCEPTED, page=0) -> ScanResult:
+    read = read or a_read(status=status)
+    return ScanResult(name, page, digest, 1234, status, read.reason, read)
+
+
+def test_a_read_is_stored_with_its_field_candidates_and_digits(tmp_path):
+    store = Store(str(tmp_path / "r.db"))
+    run = store.start_run("m1", {"format": "auto"})
+    assert store.save(run, "m1", [result()]) == [True]
+    store.finish_run(run, "finished", {"scans": 1, "accepted": 1})
+    (row,) = store.export_rows()
+    assert (row.path, row.page, row.status, row.size_bytes) == ("a.png", 0, "accepted", 1234)
+    assert row.read.code == "12345" and row.read.field_box == [10, 20, 100, 30]
+    assert row.read.field_kind == "boxes" and "orange" in row.read.why_chosen
+    assert [c["kind"] for c in row.read.candidates] == ["boxes", "freeform"]
+    assert [d.label for d in row.read.digits] == [1, 2, 3, 4, 5]
+    assert row.read.digits[0].runner_up == 7 and len(row.read.digits[0].probabilities) == 10
+    with sqlite3.connect(tmp_path / "r.db") as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("SELECT state, scans FROM runs").fetchone() == ("finished", 1)
+
+
+def test_a_scan_is_stored_once_per_model_and_force_replaces_in_place(tmp_path):
+    store = Store(str(tmp_path / "r.db"))
+    run1 = store.start_run("m1", {})
+    assert store.save(run1, "m1", [result(), result("copy.png")]) == [True, False]  # duplicate
+    run2 = store.start_run("m1", {})
+    assert store.save(run2, "m1", [result()]) == [False]
+    assert store.done_hashes("m1") == {"h1"} and store.done_hashes("m2") == frozenset()
+    (before,) = store.export_rows()
+    assert store.save(run2, "m1", [result(read=a_read("99999"))], force=True) == [True]
+    (after,) = store.export_rows()
+    assert after.id == before.id and after.read.code == "99999"  # a review's scan id stays valid
+    with sqlite3.connect(tmp_path / "r.db") as raw:
+        assert raw.execute("SELECT count(*) FROM reads").fetchone() == (1,)
+        assert raw.execute("SELECT count(*) FROM digits").fetchone() == (5,)
+    store.save(run2, "m2", [result()])
+    assert len(store.export_rows()) == 1  # export shows the newest model's read of a scan
+
+
+def test_failed_scans_are_not_done_and_get_replaced_by_a_retry(tmp_path):
+    store = Store(str(tmp_path / "r.db"))
+    run = store.start_run("m1", {})
+    store.save(run, "m1", [ScanResult("a.png", 0, "h1", 10, Status.FAILED, "file vanished")])
+    assert store.done_hashes("m1") == frozenset()
+    run2 = store.start_run("m1", {})
+    assert store.save(run2, "m1", [result()]) == [True]
+    assert [r.status for r in store.export_rows()] == ["accepted"]
+
+
+def test_export_filters_by_status(tmp_path):
+    store = Store(str(tmp_path / "r.db"))
+    run = store.start_run("m1", {})
+    store.save(run, "m1", [result("b.png", "h2", status=Status.NEEDS_REVIEW), result(),
+                           ScanResult("c.png", 0, "h3", 0, Status.FAILED, "empty file")])
+    assert [r.path for r in store.export_rows()] == ["a.png", "b.png", "c.png"]
+    assert [r.path for r in store.export_rows("needs_review")] == ["b.png"]
+    assert store.export_rows("failed")[0].read is None
+
+
+def test_missing_folder_and_missing_database_are_clear_errors(tmp_path):
+    with pytest.raises(DatabaseError, match="does not exist"):
+        Store(str(tmp_path / "nope" / "r.db"))
+    with pytest.raises(DatabaseError, match="no such file"):
+        Store(str(tmp_path / "r.db"), create=False)
+    with pytest.raises(DatabaseError, match="not a valid URL|r.db"):
+        Store("nosuchdialect://x/r.db")
+
+
+def test_read_only_database_is_a_clear_error_and_keeps_what_is_stored(tmp_path):
+    path = tmp_path / "r.db"
+    store = Store(str(path))
+    store.save(store.start_run("m1", {}), "m1", [result()])
+    store.engine.dispose()
+    read_only = Store(f"sqlite:///file:{path}?mode=ro&uri=true")
+    assert len(read_only.export_rows()) == 1  # reading still works
+    with pytest.raises(DatabaseError, match="readonly"):
+        read_only.start_run("m1", {})
+    path.chmod(0o444)
+    if os.access(path, os.W_OK):
+        return  # root ignores file modes; the URI above proved the error path
+    with pytest.raises(DatabaseError, match="readonly"):
+        Store(str(path)).start_run("m1", {})
+
+
+def test_full_disk_fails_cleanly_and_loses_nothing_committed(tmp_path):
+    store = Store(str(tmp_path / "r.db"))
+    run = store.start_run("m1", {})
+    store.save(run, "m1", [result()])
+    store.engine.dispose()  # the next connections get the size limit
+    pages = sqlite3.connect(tmp_path / "r.db").execute("PRAGMA page_count").fetchone()[0]
+    event.listen(store.engine, "connect", lambda conn, _: conn.execute(
+        f"PRAGMA max_page_count = {pages + 1}"))
+    big = [result(f"{i}.png", f"h{i + 10}") for i in range(300)]
+    with pytest.raises(DatabaseError, match="full"):
+        store.save(run, "m1", big)
+    store.engine.dispose()
+    assert [r.path for r in Store(str(tmp_path / "r.db")).export_rows()] == ["a.png"]
