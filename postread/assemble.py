@@ -1,0 +1,218 @@
+"""Pick the recipient's field, apply the code format, and decide the read's status.
+
+Each candidate field is cut and classified; for free-form fields a few segmentations
+(the natural one, and ones forced to each digit count the format allows) are tried and
+the one the classifier is surest of is kept. The best field is the one whose location
+score and digit confidence together are highest. Confidence is the product of the
+digits' calibrated probabilities; the read is accepted only when it reaches the review
+threshold and the digit count fits the format, and otherwise says why it needs review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from postread.classify import DigitClassifier, to_predictions
+from postread.field import locate
+from postread.records import CodeField, CodeRead, DigitCrop, DigitPrediction, FieldKind, Status
+from postread.segment import segment
+
+NAMED_FORMATS = {"us": (5, 9), "fr": (5,), "cn": (6,), "jp": (7,), "hu": (4,)}
+"""Digit counts each named format allows."""
+AUTO_BOXES = range(4, 8)
+AUTO_FREEFORM = range(4, 10)
+BOX_CONVENTIONS = {5: "fr", 6: "cn", 7: "jp"}
+"""What a full box row of this many boxes is called in the read's format column."""
+READ_AT_MOST = 4
+"""Candidate fields classified per scan (the best by location score)."""
+DISAGREE_MARGIN = 0.05
+"""Two fields whose ranks are this close and whose codes differ need a person."""
+
+
+@dataclass(frozen=True)
+class CodeFormat:
+    """Which digit counts a read may have."""
+
+    name: str
+    """As given: auto, us, fr, cn, jp, hu or digits:N."""
+    boxes: tuple[int, ...]
+    """Allowed digit counts in a box row."""
+    freeform: tuple[int, ...]
+    """Allowed digit counts in a free-form field."""
+
+    def allows(self, kind: FieldKind, count: int) -> bool:
+        """True when ``count`` digits fit this format for a field of ``kind``."""
+        return count in (self.boxes if kind is FieldKind.BOXES else self.freeform)
+
+    def label(self, kind: FieldKind, count: int) -> str:
+        """The format name stored with a read of ``count`` digits."""
+        if self.name == "us":
+            return "us+4" if count == 9 else "us"
+        if self.name != "auto":
+            return self.name
+        if kind is FieldKind.BOXES and count in BOX_CONVENTIONS:
+            return BOX_CONVENTIONS[count]
+        return "us+4" if count == 9 else f"digits:{count}"
+
+
+def parse_format(name: str) -> CodeFormat:
+    """A CodeFormat from ``auto``, ``us``, ``fr``, ``cn``, ``jp``, ``hu`` or ``digits:N``."""
+    name = name.strip().lower()
+    if name == "auto":
+        return CodeFormat(name, tuple(AUTO_BOXES), tuple(AUTO_FREEFORM))
+    if name in NAMED_FORMATS:
+        counts = NAMED_FORMATS[name]
+        return CodeFormat(name, counts, counts)
+    if name.startswith("digits:") and name[7:].isdigit() and 1 <= int(name[7:]) <= 12:
+        count = (int(name[7:]),)
+        return CodeFormat(name, count, count)
+    raise ValueError(f"unknown code format {name!r} (auto, us, fr, cn, jp, hu or digits:N)")
+
+
+@dataclass(frozen=True)
+class FieldRead:
+    """One candidate field, cut and classified."""
+
+    field: CodeField
+    digits: tuple[DigitPrediction, ...]
+    empty_inside: bool
+    """A box row with an empty box between written ones (or before them)."""
+
+    @property
+    def code(self) -> str:
+        """The digits read, in order."""
+        return "".join(str(d.label) for d in self.digits)
+
+    @property
+    def confidence(self) -> float:
+        """Product of the digits' probabilities (0 for no digits)."""
+        return float(np.prod([d.probability for d in self.digits])) if self.digits else 0.0
+
+    @property
+    def typical(self) -> float:
+        """Geometric mean of the digits' probabilities: compares codes of different length."""
+        return self.confidence ** (1 / len(self.digits)) if self.digits else 0.0
+
+
+def _classify(crops: list[DigitCrop], classifier: DigitClassifier) -> list[DigitPrediction]:
+    written = [c for c in crops if not c.empty]
+    if not written:
+        return []
+    probabilities = classifier.probabilities(np.stack([c.pixels for c in written]))
+    return to_predictions(probabilities, [c.box for c in written])
+
+
+def _read_boxes(image: np.ndarray, field: CodeField, classifier: DigitClassifier) -> FieldRead:
+    crops = segment(image, field)
+    written = [i for i, c in enumerate(crops) if not c.empty]
+    # Trailing empty boxes are normal (a 7-box row holding a 5-digit code); gaps are not.
+    empty_inside = bool(written) and any(crops[i].empty for i in range(written[-1]))
+    return FieldRead(field, tuple(_classify(crops, classifier)), empty_inside)
+
+
+def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassifier,
+                   fmt: CodeFormat) -> FieldRead:
+    natural = FieldRead(field, tuple(_classify(segment(image, field), classifier)), False)
+    count = len(natural.digits)
+    options = [natural]
+    for wanted in fmt.freeform:
+        # Only near counts: a forced split far from the natural one invents digits.
+        if wanted != count and abs(wanted - count) <= 2 and count:
+            crops = segment(image, field, digits=wanted)
+            options.append(FieldRead(field, tuple(_classify(crops, classifier)), False))
+
+    def quality(read: FieldRead) -> tuple[bool, float]:
+        return fmt.allows(field.kind, len(read.digits)), read.typical
+
+    best = max(options, key=quality)
+    # The natural cut wins unless another is clearly surer or fits the format better.
+    if quality(natural)[0] == quality(best)[0] and best.typical < natural.typical + 0.05:
+        return natural
+    return best
+
+
+def read_field(image: np.ndarray, field: CodeField, classifier: DigitClassifier,
+               fmt: CodeFormat) -> FieldRead:
+    """Cut and classify one candidate field (trying segmentations for free-form ones)."""
+    if field.kind is FieldKind.BOXES and field.cells:
+        return _read_boxes(image, field, classifier)
+    return _read_freeform(image, field, classifier, fmt)
+
+
+def rank(read: FieldRead, fmt: CodeFormat) -> float:
+    """Location score weighted by how sure the classifier is and whether the format fits."""
+    if not read.digits:
+        return 0.0
+    fits = 1.0 if fmt.allows(read.field.kind, len(read.digits)) else 0.6
+    whole = 0.8 if read.empty_inside else 1.0
+    return read.field.score * (0.5 + 0.5 * read.typical) * fits * whole
+
+
+def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
+              review_below: float) -> list[str]:
+    problems = []
+    count, kind = len(best.digits), best.field.kind
+    if not fmt.allows(kind, count):
+        counts = fmt.boxes if kind is FieldKind.BOXES else fmt.freeform
+        expected = (f"{min(counts)}-{max(counts)}" if fmt.name == "auto"
+                    else " or ".join(str(n) for n in counts))
+        problems.append(f"{count} digits, format {fmt.name} expects {expected}")
+    if best.empty_inside:
+        problems.append("empty box in the field")
+    if best.confidence < review_below:
+        problems.append(f"confidence {best.confidence:.2f} below {review_below:.2f}")
+    if rival is not None:
+        problems.append(f"two candidate fields disagree: {best.code} vs {rival.code}")
+    return problems
+
+
+def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassifier,
+             fmt: CodeFormat, review_below: float) -> CodeRead:
+    """The CodeRead for a scan from its candidate fields (best first)."""
+    if not fields:
+        return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found", fmt.name)
+    reads = [read_field(image, f, classifier, fmt) for f in fields[:READ_AT_MOST]]
+    ranked = sorted(reads, key=lambda r: rank(r, fmt), reverse=True)
+    best = ranked[0]
+    if not best.digits:
+        return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found (only empty "
+                        "box rows or marks that are not digits)", fmt.name,
+                        candidates=tuple(fields))
+    rival = next(
+        (r for r in ranked[1:] if r.digits and r.code != best.code
+         and fmt.allows(r.field.kind, len(r.digits))
+         and rank(r, fmt) > rank(best, fmt) - DISAGREE_MARGIN),
+        None,
+    )
+    problems = _problems(best, rival, fmt, review_below)
+    chosen = best.field
+    evidence = f"{chosen.evidence}; chosen with rank {rank(best, fmt):.2f}"
+    if len(ranked) > 1:
+        evidence += f" over {len(ranked) - 1} other candidate(s)"
+    chosen = replace(chosen, evidence=evidence)
+    return CodeRead(
+        status=Status.NEEDS_REVIEW if problems else Status.ACCEPTED,
+        code=best.code,
+        confidence=best.confidence,
+        reason="; ".join(problems),
+        format=fmt.label(best.field.kind, len(best.digits)),
+        field=chosen,
+        digits=best.digits,
+        candidates=tuple(fields),
+    )
+
+
+def read_image(image_bgr: np.ndarray, classifier: DigitClassifier, fmt: str = "auto",
+               review_below: float = 0.9) -> CodeRead:
+    """Read the recipient's postal code from one BGR envelope image.
+
+    Args:
+        image_bgr: The scan, H x W x 3 uint8 BGR.
+        classifier: Gives calibrated digit probabilities.
+        fmt: auto, us, fr, cn, jp, hu or digits:N.
+        review_below: Reads less confident than this need review.
+    """
+    code_format = parse_format(fmt)
+    return assemble(image_bgr, locate(image_bgr), classifier, code_format, review_below)

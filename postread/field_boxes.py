@@ -1,0 +1,130 @@
+"""Find rows of printed red/orange code boxes (France, China, Japan) in the working view.
+
+A box is the hole inside a red/orange outline; a code field is a row of 4-8 such holes of
+similar size, evenly spaced (one wider gap allowed: Japan's 3 + 4 grouping). Filled red
+shapes (stamps, logos) and tick marks have no box-like holes, so they never form a row.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from postread.field_view import Found, View
+
+Rect = tuple[int, int, int, int]
+
+MIN_CELLS, MAX_CELLS = 4, 8
+"""Box rows outside this count are not postal-code fields."""
+LINE_GAP = 15
+"""Longest gap (working pixels) bridged in a box outline, e.g. where a digit crosses it."""
+
+
+def box_holes(view: View) -> list[Rect]:
+    """Rectangular holes in the red/orange print: candidate code boxes."""
+    # Ink crossing a box line interrupts it in the colour mask. Closing along straight
+    # lines only (a thin horizontal, then vertical kernel) bridges those gaps without
+    # filling the boxes, which are much larger than the kernel.
+    mask = cv2.morphologyEx(view.boxes, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((LINE_GAP, 1), np.uint8))
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    holes = []
+    max_height = view.image.shape[0] * 0.3
+    for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
+        if parent < 0:
+            continue
+        x, y, w, h = cv2.boundingRect(contour)
+        if not (10 <= h <= max_height and 0.45 <= w / h <= 1.7):
+            continue
+        if cv2.contourArea(contour) < 0.6 * w * h:
+            continue
+        holes.append((x, y, w, h))
+    return holes
+
+
+def _neighbours(a: Rect, b: Rect) -> bool:
+    """True when box b can follow box a in the same row (b to the right of a)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    size_ok = 0.75 < bh / ah < 1.33 and 0.6 < bw / aw < 1.66
+    aligned = abs((ay + ah / 2) - (by + bh / 2)) < 0.3 * max(ah, bh)
+    gap = bx - (ax + aw)
+    return size_ok and aligned and -0.2 * aw <= gap <= 2.2 * aw
+
+
+def group_rows(holes: list[Rect]) -> list[list[Rect]]:
+    """Chain holes left to right into rows of similar, aligned, closely spaced boxes."""
+    holes = sorted(holes)
+    rows: list[list[Rect]] = []
+    used: set[int] = set()
+    for start in range(len(holes)):
+        if start in used:
+            continue
+        row, last = [holes[start]], start
+        for index in range(start + 1, len(holes)):
+            if index not in used and _neighbours(holes[last], holes[index]):
+                row.append(holes[index])
+                used.add(index)
+                last = index
+        used.add(start)
+        rows.append(row)
+    return rows
+
+
+def _evenly_spaced(row: list[Rect]) -> bool:
+    """True when the pitch is regular, allowing one wider group gap (Japan's 3 + 4)."""
+    pitches = np.diff([x + w / 2 for x, _, w, _ in row])
+    typical = float(np.median(pitches))
+    odd = np.sum(np.abs(pitches - typical) > 0.25 * typical)
+    return odd <= 1 and float(pitches.max()) < 2.2 * typical
+
+
+def cell_ink(view: View, cell: Rect) -> float:
+    """Share of a box's inner area covered by ink (the outline's own pixels excluded)."""
+    x, y, w, h = cell
+    inset_x, inset_y = max(1, w // 8), max(1, h // 8)
+    inner = view.ink[y + inset_y:y + h - inset_y, x + inset_x:x + w - inset_x]
+    return float(np.mean(inner > 0)) if inner.size else 0.0
+
+
+def _describe(view: View, row: list[Rect], largest: float) -> Found:
+    xs = [x for x, _, _, _ in row] + [x + w for x, _, w, _ in row]
+    ys = [y for _, y, _, _ in row] + [y + h for _, y, _, h in row]
+    height = float(np.median([h for _, _, _, h in row]))
+    width = float(np.median([w for _, _, w, _ in row]))
+    filled = sum(cell_ink(view, cell) > 0.02 for cell in row)
+    image_h, image_w = view.image.shape[:2]
+    top = 1.0 - (min(ys) + max(ys)) / (2 * image_h)
+    size = height / largest
+    score = 0.3 + 0.45 * filled / len(row) + 0.15 * size + 0.1 * top
+    # Ink crossing the box edges must be kept: the field reaches beyond the boxes.
+    pad_x, pad_y = int(0.3 * width), int(0.45 * height)
+    x0, y0 = max(0, min(xs) - pad_x), max(0, min(ys) - pad_y)
+    x1, y1 = min(image_w, max(xs) + pad_x), min(image_h, max(ys) + pad_y)
+    where = "upper" if top > 0.5 else "lower"
+    side = "left" if (min(xs) + max(xs)) / 2 < image_w / 2 else "right"
+    evidence = (
+        f"row of {len(row)} printed boxes ({filled} with ink), {height:.0f} px tall "
+        f"({size:.0%} of the largest row), {where} {side} of the envelope"
+    )
+    return Found(
+        rect=(x0, y0, x1 - x0, y1 - y0),
+        kind="boxes",
+        score=round(min(score, 1.0), 3),
+        evidence=evidence,
+        cells=tuple(row),
+    )
+
+
+def find_box_rows(view: View) -> list[Found]:
+    """Every plausible code-box row in the view, scored (unsorted)."""
+    rows = [
+        row for row in group_rows(box_holes(view))
+        if MIN_CELLS <= len(row) <= MAX_CELLS and _evenly_spaced(row)
+    ]
+    if not rows:
+        return []
+    largest = max(float(np.median([h for _, _, _, h in row])) for row in rows)
+    return [_describe(view, row, largest) for row in rows]

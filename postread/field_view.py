@@ -1,0 +1,217 @@
+"""The working view used to locate fields: upright, paper-only, ~1200 px, with its ink maps.
+
+Location works on one normalised picture of the envelope whatever the input: binarised
+images are inverted, phone photos are cut down to the paper, a tilt of a few degrees is
+straightened, and the size is brought to a fixed long side so that every size threshold
+in the locators is in the same units. ``View.to_scan`` maps working pixels back to scan
+pixels so that fields are reported (and cut at full resolution) in scan coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WORK_LONG_SIDE = 1200
+"""Long side of the working view in pixels."""
+MAX_SKEW_DEG = 10.0
+"""Largest tilt the deskew search considers (larger rotations are not straightened)."""
+
+
+@dataclass(frozen=True)
+class View:
+    """The envelope as the locators see it."""
+
+    image: np.ndarray
+    """Working BGR image (long side ~WORK_LONG_SIDE)."""
+    to_scan: np.ndarray
+    """3 x 3 homography from working pixels to scan pixels."""
+    inverted: bool
+    """True when the scan was white-on-black and has been inverted."""
+    notes: tuple[str, ...]
+    """What was done to the scan, for the fields' evidence."""
+    ink: np.ndarray
+    """Working-size uint8 mask, 255 = dark ink (box colours dropped out)."""
+    boxes: np.ndarray
+    """Working-size uint8 mask, 255 = red/orange printed colour (boxes, stamps, ticks)."""
+
+
+def is_binarised_negative(image_bgr: np.ndarray) -> bool:
+    """True for an already-binarised scan with white strokes on a black ground."""
+    gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+    extreme = np.mean((gray < 40) | (gray > 215))
+    return bool(extreme > 0.95 and np.mean(gray < 128) > 0.6)
+
+
+def redness(image_bgr: np.ndarray) -> np.ndarray:
+    """R - max(G, B) as int16: high on red and orange print, ~0 on ink, low on tinted paper."""
+    b, g, r = cv2.split(image_bgr.astype(np.int16))
+    return r - np.maximum(g, b)
+
+
+def box_colour_mask(image_bgr: np.ndarray, min_excess: int = 20) -> np.ndarray:
+    """255 where a pixel is clearly redder than the paper (red/orange boxes, stamps, ticks)."""
+    red = redness(image_bgr)
+    paper = int(np.median(red))  # buff or tinted paper has some redness of its own
+    return ((red - paper) > min_excess).astype(np.uint8) * 255
+
+
+def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
+    """How much darker than the paper each pixel is in the red channel (float32, >= 0).
+
+    The red channel is the scanner's classic drop-out channel: red and orange print is
+    as bright as paper there, while black, blue and pencil ink stay dark.
+    """
+    red = image_bgr[:, :, 2].astype(np.float32)
+    size = max(15, (min(red.shape) // 8) | 1)
+    # A grey closing removes strokes thinner than the kernel and leaves the paper level,
+    # which follows uneven light and shadows in photos.
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    paper = cv2.GaussianBlur(cv2.morphologyEx(red, cv2.MORPH_CLOSE, kernel), (0, 0), size / 3)
+    return np.clip(paper - red, 0, None)
+
+
+def ink_mask(image_bgr: np.ndarray, boxes: np.ndarray | None = None) -> np.ndarray:
+    """Binary ink (255) by Otsu on the darkness, red/orange print removed."""
+    dark = ink_darkness(image_bgr)
+    scaled = np.clip(dark * (255.0 / max(float(dark.max()), 1.0)), 0, 255).astype(np.uint8)
+    level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # Otsu alone splits faint paper texture when there is little ink: keep a floor.
+    floor = 25.0 * 255.0 / max(float(dark.max()), 1.0)
+    mask = (scaled > max(level, floor)).astype(np.uint8) * 255
+    if boxes is not None:
+        mask[boxes > 0] = 0
+    return mask
+
+
+def _scale_matrix(factor: float) -> np.ndarray:
+    return np.diag([factor, factor, 1.0])
+
+
+def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
+    """The paper's four corners (TL, TR, BR, BL) when a photo shows background around it."""
+    gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+    blur = cv2.GaussianBlur(gray, (0, 0), 3)
+    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    paper = max(contours, key=cv2.contourArea)
+    share = cv2.contourArea(paper) / float(gray.size)
+    # Paper filling the frame is a scan; a small bright blob is not an envelope.
+    if not 0.15 < share < 0.9:
+        return None
+    hull = cv2.convexHull(paper)
+    quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+    if len(quad) != 4:
+        quad = cv2.boxPoints(cv2.minAreaRect(hull))
+    return _order_corners(quad.reshape(4, 2).astype(np.float32))
+
+
+def _order_corners(points: np.ndarray) -> np.ndarray:
+    total, diff = points.sum(axis=1), points[:, 1] - points[:, 0]
+    return np.array(
+        [points[np.argmin(total)], points[np.argmin(diff)],
+         points[np.argmax(total)], points[np.argmax(diff)]],
+        dtype=np.float32,
+    )
+
+
+def _paper_homography(corners: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Homography from the photo to an upright paper rectangle, and that rectangle's size."""
+    tl, tr, br, bl = corners
+    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    return cv2.getPerspectiveTransform(corners, target), (int(round(width)), int(round(height)))
+
+
+def skew_angle(ink: np.ndarray) -> float:
+    """Tilt in degrees that maximises the sharpness of the ink's row profile."""
+    small = cv2.resize(ink, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    centre = (small.shape[1] / 2, small.shape[0] / 2)
+
+    def sharpness(angle: float) -> float:
+        matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
+        turned = cv2.warpAffine(small, matrix, small.shape[::-1], flags=cv2.INTER_NEAREST)
+        profile = turned.sum(axis=1, dtype=np.float64)
+        return float(np.sum(np.diff(profile) ** 2))
+
+    coarse = max(np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 0.1, 1.0), key=sharpness)
+    return float(max(np.arange(coarse - 1, coarse + 1.01, 0.2), key=sharpness))
+
+
+def make_view(image_bgr: np.ndarray) -> View:
+    """Normalise a scan for location: invert, downscale, crop to paper, straighten."""
+    notes = []
+    inverted = is_binarised_negative(image_bgr)
+    if inverted:
+        image_bgr = 255 - image_bgr
+        notes.append("binarised negative inverted")
+    height, width = image_bgr.shape[:2]
+    factor = WORK_LONG_SIDE / max(height, width)
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    small = cv2.resize(image_bgr, None, fx=factor, fy=factor, interpolation=interpolation)
+    to_small = _scale_matrix(factor)
+    warp, size = np.eye(3), (small.shape[1], small.shape[0])
+    corners = find_paper(small)
+    if corners is not None:
+        warp, size = _paper_homography(corners)
+        notes.append("envelope cut out of the photo background")
+    upright = cv2.warpPerspective(small, warp, size, borderValue=(255, 255, 255))
+    angle = skew_angle(ink_mask(upright, box_colour_mask(upright)))
+    if abs(angle) >= 0.4:
+        centre = (size[0] / 2, size[1] / 2)
+        rotation = np.vstack([cv2.getRotationMatrix2D(centre, angle, 1.0), [0, 0, 1]])
+        warp = rotation @ warp
+        upright = cv2.warpPerspective(small, warp, size, borderValue=(255, 255, 255))
+        notes.append(f"straightened {angle:+.1f} deg")
+    boxes = box_colour_mask(upright)
+    return View(
+        image=upright,
+        to_scan=np.linalg.inv(warp @ to_small),
+        inverted=inverted,
+        notes=tuple(notes),
+        ink=ink_mask(upright, boxes),
+        boxes=boxes,
+    )
+
+
+@dataclass(frozen=True)
+class Found:
+    """A field candidate in working-view pixels, before it is mapped back to the scan."""
+
+    rect: tuple[int, int, int, int]
+    """The field's (x, y, w, h) in the working view, margins for overhanging ink included."""
+    kind: str
+    """``boxes`` or ``freeform`` (the FieldKind value)."""
+    score: float
+    """0..1, higher = more likely the recipient's code."""
+    evidence: str
+    """Why it was found and scored so."""
+    cells: tuple[tuple[int, int, int, int], ...] = ()
+    """Box rows: each box (x, y, w, h) in the working view; free-form: each digit's ink box."""
+
+
+def soft_ink(crop_bgr: np.ndarray) -> np.ndarray:
+    """Anti-aliased ink strength of a small crop: 0 paper, 255 the ink's core, print dropped.
+
+    Grey levels are kept (not a hard threshold) because the classifier was trained on
+    MNIST's anti-aliased strokes.
+    """
+    red = crop_bgr[:, :, 2].astype(np.float32)
+    printed = box_colour_mask(crop_bgr) > 0
+    background = red[~printed] if np.any(~printed) else red
+    dark = np.clip(np.percentile(background, 80) - red, 0, None)
+    dark[printed] = 0
+    scaled = np.clip(dark * (255.0 / max(float(dark.max()), 1.0)), 0, 255).astype(np.uint8)
+    level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level = max(float(level) * float(dark.max()) / 255.0, 20.0)
+    strokes = dark[dark > level]
+    if strokes.size == 0:
+        return np.zeros(red.shape, np.uint8)
+    low, core = 0.6 * level, max(float(np.percentile(strokes, 60)), level + 1.0)
+    return (np.clip((dark - low) / (core - low), 0, 1) * 255).astype(np.uint8)

@@ -1,0 +1,192 @@
+"""Cut a field into digit crops, left to right, each normalised MNIST-style to 28 x 28.
+
+Box rows give one crop per printed box: every ink component is given to the box it
+mostly covers and kept whole, so a digit that crosses a box edge is not cut. Free-form
+fields are cut by connected components: pieces of one broken digit (overlapping
+horizontally) are joined, dots and hyphens are dropped, and marks too wide for one digit
+are split at the ink's thinnest columns. ``segment(..., digits=N)`` forces N crops, which
+lets the caller try alternatives and keep the one the classifier is surest of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from postread.field_view import soft_ink
+from postread.normalise import to_mnist
+from postread.records import Box, CodeField, DigitCrop, FieldKind
+
+INK_LEVEL = 96
+"""Soft-ink level above which a pixel counts as ink for component analysis."""
+ONE_DIGIT_MAX_RATIO = 1.05
+"""A free-form mark wider than this times its height holds two or more digits."""
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Part of the field's ink: which pixels, and their column range."""
+
+    mask: np.ndarray
+    x0: int
+    x1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+
+def _field_ink(image_bgr: np.ndarray, field: CodeField) -> np.ndarray:
+    if field.ink is not None:
+        return field.ink
+    x, y, w, h = field.box
+    return soft_ink(image_bgr[y:y + h, x:x + w])
+
+
+def _crop(ink: np.ndarray, mask: np.ndarray, origin: tuple[int, int]) -> DigitCrop | None:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    digit = np.where(mask[y0:y1, x0:x1], ink[y0:y1, x0:x1], 0).astype(np.uint8)
+    box = (int(x0 + origin[0]), int(y0 + origin[1]), int(x1 - x0), int(y1 - y0))
+    return DigitCrop(box=box, pixels=to_mnist(digit))
+
+
+def _empty(box: Box) -> DigitCrop:
+    return DigitCrop(box=box, pixels=np.zeros((28, 28), np.uint8), empty=True)
+
+
+def _components(ink: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    binary = (ink >= INK_LEVEL).astype(np.uint8)
+    # Anti-aliased halos count as part of the stroke they surround, not as separate specks.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    halo = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+    labels = np.where((labels == 0) & (ink > 0), halo, labels)
+    return count, labels, stats
+
+
+def segment_boxes(ink: np.ndarray, field: CodeField) -> list[DigitCrop]:
+    """One crop per box; components are assigned to the box they overlap most."""
+    origin = field.box[:2]
+    cells = [(x - origin[0], y - origin[1], w, h) for x, y, w, h in field.cells]
+    count, labels, stats = _components(ink)
+    owners: dict[int, list[int]] = {i: [] for i in range(len(cells))}
+    for label in range(1, count):
+        x, y, w, h, area = stats[label]
+        best, best_overlap = -1, 0.0
+        for index, (cx, cy, cw, ch) in enumerate(cells):
+            overlap_x = min(x + w, cx + cw) - max(x, cx)
+            overlap_y = min(y + h, cy + ch) - max(y, cy)
+            if overlap_x > 0 and overlap_y > 0 and overlap_x * overlap_y > best_overlap:
+                best, best_overlap = index, float(overlap_x * overlap_y)
+        # Specks (dust, the box line's leftovers) are not worth a digit's ink.
+        if best >= 0 and area >= 0.02 * cells[best][2] * cells[best][3]:
+            owners[best].append(label)
+    crops = []
+    for index, (cx, cy, cw, ch) in enumerate(cells):
+        crop = _crop(ink, np.isin(labels, owners[index]), origin) if owners[index] else None
+        scan_box = (cx + origin[0], cy + origin[1], cw, ch)
+        crops.append(crop or _empty(scan_box))
+    return crops
+
+
+def _marks(ink: np.ndarray) -> list[_Piece]:
+    """Character marks: components with broken pieces joined and specks and hyphens dropped."""
+    count, labels, stats = _components(ink)
+    boxes = [tuple(int(v) for v in stats[i][:4]) + (i,) for i in range(1, count)]
+    if not boxes:
+        return []
+    tallest = max(h for _, _, _, h, _ in boxes)
+    groups: list[list[tuple[int, int, int, int, int]]] = []
+    for box in sorted(boxes):
+        x, _, w, _, _ = box
+        for group in groups:
+            gx0 = min(b[0] for b in group)
+            gx1 = max(b[0] + b[2] for b in group)
+            if min(x + w, gx1) - max(x, gx0) > 0.5 * min(w, gx1 - gx0):
+                group.append(box)
+                break
+        else:
+            groups.append([box])
+    pieces = []
+    for group in groups:
+        y0 = min(b[1] for b in group)
+        y1 = max(b[1] + b[3] for b in group)
+        x0 = min(b[0] for b in group)
+        x1 = max(b[0] + b[2] for b in group)
+        if y1 - y0 < 0.4 * tallest:  # a dot, a hyphen or dust
+            continue
+        pieces.append(_Piece(np.isin(labels, [b[4] for b in group]), x0, x1))
+    return pieces
+
+
+def _height(piece: _Piece) -> int:
+    ys = np.nonzero(piece.mask.any(axis=1))[0]
+    return int(ys.max() - ys.min() + 1)
+
+
+def _split(piece: _Piece, parts: int, ink: np.ndarray) -> list[_Piece]:
+    """Cut a wide mark into ``parts`` at the columns with the least ink near equal spacing."""
+    profile = np.where(piece.mask, ink, 0).sum(axis=0).astype(np.float64)
+    profile = np.convolve(profile, np.ones(3) / 3, mode="same")
+    step = piece.width / parts
+    cuts = [piece.x0]
+    for k in range(1, parts):
+        centre = piece.x0 + k * step
+        lo, hi = int(centre - 0.3 * step), int(centre + 0.3 * step) + 1
+        cuts.append(lo + int(np.argmin(profile[lo:hi])))
+    cuts.append(piece.x1)
+    result = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        mask = np.zeros_like(piece.mask)
+        mask[:, a:b] = piece.mask[:, a:b]
+        result.append(_Piece(mask, a, b))
+    return result
+
+
+def _parts(piece: _Piece, height: float) -> int:
+    ratio = piece.width / height
+    return 1 if ratio <= ONE_DIGIT_MAX_RATIO else max(2, int(round(ratio / 0.75)))
+
+
+def _fit_count(pieces: list[_Piece], digits: int, ink: np.ndarray) -> list[_Piece]:
+    """Split the widest marks or join the narrowest neighbours until there are ``digits``."""
+    while len(pieces) < digits:
+        widest = max(range(len(pieces)), key=lambda i: pieces[i].width / _height(pieces[i]))
+        pieces[widest:widest + 1] = _split(pieces[widest], 2, ink)
+    while len(pieces) > digits:
+        pair = min(range(len(pieces) - 1),
+                   key=lambda i: pieces[i + 1].x1 - pieces[i].x0)
+        a, b = pieces[pair], pieces[pair + 1]
+        pieces[pair:pair + 2] = [_Piece(a.mask | b.mask, a.x0, b.x1)]
+    return pieces
+
+
+def segment_freeform(ink: np.ndarray, field: CodeField, digits: int | None) -> list[DigitCrop]:
+    """Crops of a free-form row: components, broken pieces joined, touching digits split."""
+    pieces = _marks(ink)
+    if not pieces:
+        return []
+    height = float(np.median([_height(p) for p in pieces]))
+    split = [part for p in pieces for part in _split(p, _parts(p, height), ink)]
+    if digits:
+        split = _fit_count(sorted(split, key=lambda p: p.x0), digits, ink)
+    crops = [_crop(ink, p.mask, field.box[:2]) for p in sorted(split, key=lambda p: p.x0)]
+    return [c for c in crops if c is not None]
+
+
+def segment(image_bgr: np.ndarray, field: CodeField, digits: int | None = None) -> list[DigitCrop]:
+    """Digit crops of a field, left to right (box rows: one per box, empty ones flagged).
+
+    Args:
+        image_bgr: The scan the field was found on.
+        field: The field to cut.
+        digits: For free-form fields, force this many crops (split or join marks).
+    """
+    ink = _field_ink(image_bgr, field)
+    if field.kind is FieldKind.BOXES and field.cells:
+        return segment_boxes(ink, field)
+    return segment_freeform(ink, field, digits)
