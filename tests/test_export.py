@@ -5,7 +5,7 @@ import io
 
 from fakes import a_read
 
-from postread.export import COLUMNS, write_csv
+from postread.export import COLUMNS, REVIEW_COLUMNS, write_csv
 from postread.records import Status
 from postread.store import ScanResult, Store
 
@@ -22,10 +22,11 @@ def test_columns_in_order_and_one_row_per_scan(tmp_path):
     read = a_read("75011")
     text = exported(tmp_path, [ScanResult("dir/a.png", 0, "h1", 1, Status.ACCEPTED, "", read)])
     rows = list(csv.reader(io.StringIO(text)))
-    assert tuple(rows[0]) == COLUMNS == ("file", "page", "code", "confidence", "status",
-                                         "format", "digits", "digit_confidences", "reason")
+    assert tuple(rows[0]) == COLUMNS + REVIEW_COLUMNS == (
+        "file", "page", "code", "confidence", "status", "format", "digits",
+        "digit_confidences", "reason", "model_code", "reviewer", "reviewed_at")
     assert rows[1] == ["dir/a.png", "0", "75011", "0.9000", "accepted", "fr", "7;5;0;1;1",
-                       "0.9800;0.9800;0.9800;0.9800;0.9800", ""]
+                       "0.9800;0.9800;0.9800;0.9800;0.9800", "", "75011", "", ""]
     assert text.endswith("\r\n")
 
 
