@@ -10,9 +10,8 @@ stroke, at 4x supersampling so the downscaled ink has soft anti-aliased edges.
 
 from __future__ import annotations
 
-import numpy as np
-
 import cv2
+import numpy as np
 
 Stroke = tuple[str, tuple[tuple[float, float], ...]]
 
