@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from postread import __version__, classify
+from postread import __version__, classify, digit_export, overlay, review_screen
+from postread import review as review_queue
 from postread.errors import ExitCode, PostreadError, UsageError
 from postread.export import write_csv
 from postread.pipeline import RunSummary, read_batch
@@ -158,13 +159,103 @@ def export(
     if destination not in (None, "-") or (destination and output not in (None, "-")):
         raise UsageError(f"unexpected argument {destination!r}: use -o FILE, or - for stdout")
     output = output or "-"
-    rows = Store(db, create=False).export_rows(status.value)
+    store = Store(db, create=False)
+    rows, reviews = store.export_rows(status.value), store.latest_reviews()
     if output == "-":
-        count = write_csv(rows, sys.stdout)
+        count = write_csv(rows, sys.stdout, reviews)
     else:
         try:
             with open(output, "w", newline="", encoding="utf-8") as out:
-                count = write_csv(rows, out)
+                count = write_csv(rows, out, reviews)
         except OSError as e:
             raise UsageError(f"{output}: cannot write the CSV here ({e.strerror})") from None
     typer.echo(f"exported {count} rows", err=True)
+
+
+@app.command(epilog="""
+**Keys:** Enter accepts · digits then Enter correct · `u` unreadable · `s` skip · `b` back ·
+`o` annotated PNG · `?` help · `q` quits (every decision is already saved).
+
+**Examples**
+
+    postread review                              # needs_review reads, lowest confidence first
+
+    postread review --status all --below 0.99 --reviewer ana
+
+    postread review --list --csv > queue.csv
+
+    postread review --set a.png=75011 --accept b.png --unreadable c.png
+""")
+@_exits
+def review(
+    db: DbOption = "postread.db",
+    status: Annotated[str, typer.Option(
+        metavar="needs_review|accepted|all", help="Which reads to queue.")] = "needs_review",
+    below: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Only reads less confident than this.")] = None,
+    reviewer: Annotated[str | None, typer.Option(
+        help="Name stored with each decision [default: your login name].")] = None,
+    list_queue: Annotated[bool, typer.Option(
+        "--list", help="Print the queue (a table, or CSV with --csv) instead of reviewing.")
+    ] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="With --list: CSV on stdout.")] = False,
+    set_codes: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="FILE=CODE", help="Record that FILE's code is CODE (repeatable).")
+    ] = None,
+    accept: Annotated[list[str] | None, typer.Option(
+        metavar="FILE", help="Confirm FILE's code as read (repeatable).")] = None,
+    unreadable: Annotated[list[str] | None, typer.Option(
+        metavar="FILE", help="Mark FILE as unreadable (repeatable).")] = None,
+) -> None:
+    """Check low-confidence reads: confirm, correct or reject each, one screen per read.
+
+    FILE is a stored path, a file name, or a scan id; `path#N` is page N of a TIFF.
+    A decision is stored beside the model's read, never over it.
+    """
+    store = Store(db, create=False)
+    who = reviewer or review_queue.default_reviewer()
+    if set_codes or accept or unreadable:
+        count = review_queue.record_many(store, who, set_codes or (), accept or (),
+                                         unreadable or ())
+        typer.echo(f"stored {count} decisions by {who}", err=True)
+        return
+    items = review_queue.load_queue(store, status, below)
+    if list_queue:
+        if as_csv:
+            review_queue.write_queue_csv(items, sys.stdout)
+        else:
+            Console().print(review_queue.queue_table(items))
+        return
+    if not items:
+        typer.echo("nothing to review", err=True)
+        return
+    review_screen.run(items, store, who)
+
+
+@app.command()
+@_exits
+def show(
+    file_or_id: Annotated[str, typer.Argument(
+        metavar="FILE_OR_ID", help="A stored path, file name or scan id.", show_default=False)],
+    db: DbOption = "postread.db",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="PNG to write [default: <name>.annotated.png here].")] = None,
+) -> None:
+    """Write an annotated copy of a scan: candidate fields, digit boxes, code and status."""
+    written = overlay.write_annotated(Store(db, create=False), file_or_id, output)
+    typer.echo(str(written))
+
+
+@app.command("export-digits")
+@_exits
+def export_digits(
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Folder for the crops and labels.csv.", show_default=False)],
+    db: DbOption = "postread.db",
+) -> None:
+    """Write the digits of reviewed reads as 28x28 PNGs with labels.csv, for training."""
+    summary = digit_export.export_digits(Store(db, create=False), output)
+    for line in summary.skipped:
+        typer.echo(f"skipped {line}", err=True)
+    typer.echo(f"wrote {summary.digits} digits from {summary.reads} reviewed reads to "
+               f"{output} ({summary.recut} cut from their stored box)", err=True)
