@@ -69,10 +69,8 @@ class Canvas:
 def new_canvas(width: int, height: int, paper: str, rng: np.random.Generator) -> np.ndarray:
     """Paper of one tint with low-frequency mottling, so flat-field tricks don't work."""
     base = np.array(PAPERS[paper], np.float32)
-    mottle = cv2.resize(rng.normal(0, 2.5, (9, 16)).astype(np.float32), (width, height),
-                        interpolation=cv2.INTER_CUBIC)
-    img = base[None, None, :] + mottle[..., None]
-    return np.clip(img, 0, 255).astype(np.uint8)
+    low = np.clip(base + rng.normal(0, 2.5, (9, 16, 1)), 0, 255).astype(np.uint8)
+    return cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
 def text(cv: Canvas, s: str, x: float, y: float, cap: float, *, font: int | None = None,
@@ -104,7 +102,7 @@ def ink(cv: Canvas, alpha: np.ndarray, x: int, y: int, color: tuple[int, int, in
 def hand_digit(cv: Canvas, d: int, height: float) -> np.ndarray:
     """One handwritten digit from the source, in this envelope's pen."""
     pen = max(1.2, cv.pen * cv.s)
-    return cv.digits.sample(d, cv.rng, max(8, cv.p(height)), pen, 0.35 if cv.messy else 0.0)
+    return cv.digits.sample(d, cv.rng, max(8, cv.p(height)), pen, 0.2 if cv.messy else 0.0)
 
 
 def ink_strength(cv: Canvas) -> float:
@@ -166,9 +164,10 @@ def fill_boxes(cv: Canvas, cells: list[Box], code: str) -> None:
     for (bx, by, bw, bh), ch in zip(cells, code, strict=False):
         frac = cv.rng.uniform(0.85, 1.05) if cv.messy else cv.rng.uniform(0.58, 0.78)
         a = hand_digit(cv, int(ch), bh * frac / cv.s)
-        off = 0.22 if cv.messy else 0.07
-        x = bx + (bw - a.shape[1]) // 2 + int(cv.rng.normal(0, bw * off))
-        y = by + (bh - a.shape[0]) // 2 + int(cv.rng.normal(0, bh * off))
+        # Messy hands cross the printed edges but stay mostly in their own cell.
+        ox, oy = (0.1, 0.15) if cv.messy else (0.05, 0.06)
+        x = bx + (bw - a.shape[1]) // 2 + int(np.clip(cv.rng.normal(0, bw * ox), -bw / 4, bw / 4))
+        y = by + (bh - a.shape[0]) // 2 + int(np.clip(cv.rng.normal(0, bh * oy), -bh / 4, bh / 4))
         box = ink(cv, a, x, y, cv.ink, ink_strength(cv))
         if box:
             cv.digit_boxes.append(box)

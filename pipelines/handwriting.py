@@ -161,7 +161,7 @@ def render_digit(
         gap = (-1.0, -1.0)
         if broken > 0 and rng.random() < broken and len(xy) > 8:
             start = rng.uniform(0.25, 0.7)
-            gap = (start, start + rng.uniform(0.06, 0.12))
+            gap = (start, start + rng.uniform(0.03, 0.05))  # a skip, not a missing limb
         pts_i = np.round(xy).astype(np.int32)
         for k in range(len(pts_i) - 1):
             if gap[0] <= u[k] <= gap[1]:
