@@ -215,7 +215,7 @@ def terminal_size(fd: int) -> tuple[int, int]:
         return tuple(shutil.get_terminal_size())
 
 
-def _keys(fd: int, redraw: Callable[[], None]) -> Iterator[str]:
+def _keys(fd: int, redraw: Callable[..., None]) -> Iterator[str]:
     """Key presses from ``fd``; redraws when the window changes size in the meantime."""
     size = terminal_size(fd)
     while True:
@@ -223,7 +223,7 @@ def _keys(fd: int, redraw: Callable[[], None]) -> Iterator[str]:
         if not ready:
             if terminal_size(fd) != size:
                 size = terminal_size(fd)
-                redraw()
+                redraw(resized=True)
             continue
         data = os.read(fd, 64)
         if not data:
@@ -250,20 +250,24 @@ def run(items: Sequence[QueueItem], store: Store, reviewer: str) -> Session:
     session = Session(items, lambda item, action, code: record(store, item, action, code,
                                                               reviewer))
     images = ImageCache()
+    shown: list[str] = []
 
-    def redraw() -> None:
+    def redraw(resized: bool = False) -> None:
         cols, rows = terminal_size(fd)
         lines = render(session, images, cols, rows)
-        # home, then each line over the old one (no full clear: no flicker on slow links)
-        out.write("\x1b[H" + "".join(line + "\x1b[K\r\n" for line in lines[:-1])
-                  + lines[-1] + "\x1b[K\x1b[J")
+        # only the lines that changed are sent: typing a digit costs a few bytes, not the
+        # picture again, which keeps the session snappy over a slow SSH link
+        parts = [f"\x1b[{row + 1};1H{line}\x1b[K" for row, line in enumerate(lines)
+                 if resized or row >= len(shown) or shown[row] != line]
+        out.write("".join(parts) + f"\x1b[{len(lines) + 1};1H\x1b[J")
         out.flush()
+        shown[:] = lines
         if session.index + 1 < len(items):
             images.get(session.index + 1, items[session.index + 1])  # while they look
 
     try:
         with raw_terminal(fd, out):
-            redraw()
+            redraw(resized=True)
             for key in _keys(fd, redraw):
                 if not session.key(key):
                     break
