@@ -45,7 +45,7 @@ def _scanner_noise(img: np.ndarray, rng: np.random.Generator, sigma: float) -> n
 def scan(img: np.ndarray, rng: np.random.Generator, degrees: float
          ) -> tuple[np.ndarray, np.ndarray]:
     """A flatbed scan: a small rotation on a near-white scanner lid, slight noise."""
-    lid = tuple(int(v) for v in rng.integers(225, 250, 3))
+    lid = (int(rng.integers(225, 250)),) * 3
     out, m = _rotate(img, degrees, lid)
     return _scanner_noise(out, rng, 2.0), m
 
@@ -118,7 +118,11 @@ def binarised(img: np.ndarray, rng: np.random.Generator, degrees: float
     """Already thresholded, white strokes on black (fax-like archive output)."""
     out, m = scan(img, rng, degrees)
     gray = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
-    _, bw = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    # Local thresholding, as archive scanners do: a global (Otsu) split would separate a
+    # white label from the paper instead of ink from paper.
+    block = max(31, out.shape[1] // 30) | 1
+    bw = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
+                               block, int(rng.integers(18, 30)))
     return cv2.cvtColor(bw, cv2.COLOR_GRAY2BGR), m
 
 

@@ -145,3 +145,26 @@ def test_cli_writes_images_and_labels(tmp_path):
 def test_cli_refuses_unknown_convention(tmp_path):
     with pytest.raises(SystemExit):
         synth_envelopes.main([str(tmp_path), "--conventions", "fr,mars"])
+
+
+def test_sample_scans_are_catalogued(repo_root):
+    folder = repo_root / "sample_scans"
+    with open(folder / "labels.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["file", "page", "code"]
+    listed = {row["file"] for row in rows}
+    on_disk = {p.name for p in folder.iterdir()} - {"labels.csv", "README.md"}
+    assert listed == on_disk
+    readme = (folder / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in listed)
+    assert all(row["code"] == "" or row["code"].isdigit() for row in rows)
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 3_000_000
+    ok, pages = cv2.imreadmulti(str(folder / "two_pages.tif"))
+    assert ok and len(pages) == sum(row["file"] == "two_pages.tif" for row in rows) == 2
+
+
+def test_make_samples_draws_the_committed_codes():
+    from pipelines import make_samples
+
+    sample = make_samples.SAMPLES[0]
+    assert make_samples._draw(sample).code == sample.code
