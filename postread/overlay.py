@@ -64,9 +64,11 @@ def annotate(image: np.ndarray, scan: ScanRow, review: ReviewRow | None = None) 
                        candidate["box"], k, CANDIDATE, line, below=True)
         if read.field_box:
             _rect(canvas, read.field_box, k, CHOSEN, 2 * line)
-        for digit in read.digits:
+        for position, digit in enumerate(read.digits):
             _rect(canvas, digit.box, k, DIGIT, line)
-            _label(canvas, f"{digit.label} {digit.probability:.2f}", digit.box, k, DIGIT, line)
+            # labels alternate above and below: neighbouring digits' labels never collide
+            text = f"{digit.label} {digit.probability:.2f}".replace(" 0.", " .")
+            _label(canvas, text, digit.box, k, DIGIT, line, below=position % 2 == 1)
     return np.vstack([_banner(canvas.shape[1], scan, review), canvas])
 
 
