@@ -79,105 +79,124 @@ def _digit_count(mark: Mark) -> int:
     return max(1, int(round(mark.w / (0.7 * mark.h))))
 
 
-def _words(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
-    """Chains of aligned, digit-sized marks separated by small gaps, left to right."""
+def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
+    """Chains of aligned, character-sized marks, left to right (one text line each)."""
     tall = sorted((m for m in marks if min_h <= m.h <= max_h and m.w <= 3.5 * m.h),
                   key=lambda m: m.x)
-    words: list[list[Mark]] = []
-    open_words: list[list[Mark]] = []
+    lines: list[list[Mark]] = []
     for mark in tall:
-        for word in open_words:
-            last = word[-1]
+        for line in lines:
+            last = line[-1]
             gap = mark.x - last.right
             same_line = abs(mark.cy - last.cy) < 0.4 * max(mark.h, last.h)
-            similar = 0.55 < mark.h / last.h < 1.8
-            if same_line and similar and -0.3 * last.h < gap < 0.75 * max(mark.h, last.h):
-                word.append(mark)
+            similar = 0.45 < mark.h / last.h < 2.2
+            if same_line and similar and -0.3 * last.h < gap < 1.6 * max(mark.h, last.h):
+                line.append(mark)
                 break
         else:
-            word = [mark]
-            open_words.append(word)
-            words.append(word)
+            lines.append([mark])
+    return lines
+
+
+def _words(line: list[Mark]) -> list[list[Mark]]:
+    """Split a line at the gaps between words (wider than ~0.45 of the marks' height)."""
+    words = [[line[0]]]
+    for prev, mark in zip(line[:-1], line[1:], strict=True):
+        if mark.x - prev.right > 0.45 * max(mark.h, prev.h):
+            words.append([mark])
+        else:
+            words[-1].append(mark)
     return words
 
 
-def _join_zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:
-    """Add 5 + hyphen + 4 combinations (ZIP+4) as extra words, hyphen left out."""
+def _zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:
+    """5 + 4 digit words joined by a hyphen on one line (ZIP+4), hyphen left out."""
     joined = []
-    for first in words:
-        for second in words:
-            if second is first or second[0].x <= first[-1].right:
-                continue
-            height = float(np.median([m.h for m in first + second]))
-            gap = second[0].x - first[-1].right
-            aligned = abs(first[-1].cy - second[0].cy) < 0.4 * height
-            has_hyphen = any(
-                first[-1].right - 2 <= h.x and h.right <= second[0].x + 2
-                and abs(h.cy - first[-1].cy) < 0.4 * height for h in hyphens
-            )
-            if aligned and has_hyphen and gap < 2.5 * height:
-                joined.append(first + second)
+    for first, second in zip(words[:-1], words[1:], strict=True):
+        height = float(np.median([m.h for m in first + second]))
+        left, right = first[-1].right, second[0].x
+        dash = any(left - 2 <= h.x and h.right <= right + 2 and abs(h.cy - first[-1].cy)
+                   < 0.4 * height for h in hyphens)
+        if dash and right - left < 2.0 * height:
+            joined.append(first + second)
     return joined
 
 
-def _ring_boxes(marks: list[Mark], text_h: float) -> list[Mark]:
-    """Large roughly square marks: postmark rings and stamp frames, whose insides we distrust."""
-    return [m for m in marks if m.h > 3 * text_h and 0.6 < m.w / m.h < 1.6]
+def _inside_ring(rect: tuple[int, int, int, int], rings: list[Mark]) -> bool:
+    x, y, w, h = rect
+    return any(r.x <= x and r.y <= y and x + w <= r.right and y + h <= r.y + r.h for r in rings)
 
 
-def _printed(word: list[Mark]) -> bool:
-    """Uniform heights and bottoms are typical of print; handwriting wanders."""
-    heights = np.array([m.h for m in word], float)
-    bottoms = np.array([m.y + m.h for m in word], float)
-    spread = heights.std() / heights.mean() + bottoms.std() / heights.mean()
-    return bool(spread < 0.06)
+@dataclass(frozen=True)
+class _Context:
+    """What the scorer knows about the whole view."""
+
+    width: int
+    height: int
+    text_h: float
+    """Median height of character-sized marks: the envelope's text size."""
+    rings: list[Mark]
+    """Postmark rings and stamp frames."""
 
 
-def _score(word: list[Mark], view: View, text_h: float, rings: list[Mark]) -> Found:
-    image_h, image_w = view.image.shape[:2]
+def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: float) -> Found:
     x0, y0 = min(m.x for m in word), min(m.y for m in word)
     x1, y1 = max(m.right for m in word), max(m.y + m.h for m in word)
     height = float(np.median([m.h for m in word]))
-    cx, cy = (x0 + x1) / 2 / image_w, (y0 + y1) / 2 / image_h
-    notes = []
-    score = 0.45 + 0.1 * min(height / text_h, 2.0) / 2
-    if cx < 0.4 and cy < 0.35:
-        score -= 0.2
-        notes.append("in the sender's corner")
-    elif cx > 0.3 and cy > 0.35:
-        score += 0.1
-        notes.append("in the recipient's block")
-    if _printed(word):
-        score -= 0.1
-        notes.append("uniform like print")
-    inside = [r for r in rings if r.x <= x0 and r.y <= y0 and x1 <= r.right and y1 <= r.y + r.h]
-    if inside:
-        score -= 0.25
-        notes.append("inside a postmark ring")
+    cx, cy = (x0 + x1) / 2 / ctx.width, (y0 + y1) / 2 / ctx.height
+    score, notes = 0.4 + bonus, []
+    if bonus > 0:
+        notes.append("5 + 4 digits joined by a hyphen (ZIP+4)")
+    size = float(np.clip((height / ctx.text_h - 0.8) / 0.6, 0, 1))
+    score += 0.15 * size
+    notes.append(f"{height / ctx.text_h:.1f}x the text height")
+    if alone:
+        score, notes = score + 0.15, notes + ["alone on its line"]
+    elif last:
+        score, notes = score + 0.1, notes + ["ends its line"]
+    else:
+        score, notes = score - 0.05, notes + ["followed by more text (a street number?)"]
+    penalties = (
+        (cx < 0.4 and cy < 0.3, 0.25, "in the sender's corner"),
+        (cy < 0.22, 0.15, "in the postage band at the top"),
+        (y1 > 0.94 * ctx.height, 0.2, "on the bottom edge (barcode ticks?)"),
+        (np.median([m.w / m.h for m in word]) < 0.3, 0.2, "all marks thin like ticks"),
+        (_inside_ring((x0, y0, x1 - x0, y1 - y0), ctx.rings), 0.25, "inside a postmark ring"),
+    )
+    for hit, cost, note in penalties:
+        if hit:
+            score, notes = score - cost, notes + [note]
     digits = sum(_digit_count(m) for m in word)
     pad = int(0.25 * height)
-    rect = (max(0, x0 - pad), max(0, y0 - pad),
-            min(image_w, x1 + pad) - max(0, x0 - pad), min(image_h, y1 + pad) - max(0, y0 - pad))
-    evidence = f"free-form row of {digits} digit-sized marks, {height:.0f} px tall"
-    if notes:
-        evidence += ", " + ", ".join(notes)
-    return Found(rect=rect, kind="freeform", score=round(float(np.clip(score, 0, 0.85)), 3),
+    bx0, by0 = max(0, x0 - pad), max(0, y0 - pad)
+    rect = (bx0, by0, min(ctx.width, x1 + pad) - bx0, min(ctx.height, y1 + pad) - by0)
+    evidence = f"free-form row of {digits} digit-sized marks, " + ", ".join(notes)
+    return Found(rect=rect, kind="freeform", score=round(float(np.clip(score, 0.01, 0.85)), 3),
                  evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word))
 
 
 def find_freeform(view: View) -> list[Found]:
     """Every plausible free-form code in the view, scored (unsorted)."""
     marks = _join_pieces(_components(view.ink))
-    image_h = view.image.shape[0]
-    sized = [m.h for m in marks if 0.012 * image_h <= m.h <= 0.2 * image_h]
+    image_h, image_w = view.image.shape[:2]
+    min_h, max_h = 0.012 * image_h, 0.2 * image_h
+    sized = [m.h for m in marks if min_h <= m.h <= max_h]
     if not sized:
         return []
     text_h = float(np.median(sized))
-    words = _words(marks, 0.012 * image_h, 0.2 * image_h)
+    ctx = _Context(image_w, image_h, text_h,
+                   [m for m in marks if m.h > 3 * text_h and 0.6 < m.w / m.h < 1.6])
     hyphens = [m for m in marks if _is_hyphen(m, text_h * 1.5)]
-    candidates = [
-        word for word in words + _join_zip4(words, hyphens)
-        if MIN_DIGITS <= sum(_digit_count(m) for m in word) <= MAX_DIGITS
-    ]
-    rings = _ring_boxes(marks, text_h)
-    return [_score(word, view, text_h, rings) for word in candidates]
+    found = []
+    for line in _lines(marks, min_h, max_h):
+        words = _words(line)
+        joined = _zip4(words, hyphens)
+        # A word that is half of a hyphenated ZIP+4 is not a code on its own.
+        halves = {id(m) for w in joined for m in w}
+        options = [(w, i == len(words) - 1, 0.0 if id(w[0]) not in halves else -0.15)
+                   for i, w in enumerate(words)]
+        options += [(w, w[-1] is line[-1], 0.05) for w in joined]
+        for word, last, bonus in options:
+            if MIN_DIGITS <= sum(_digit_count(m) for m in word) <= MAX_DIGITS:
+                found.append(_score(word, last, len(words) == 1, ctx, bonus))
+    return found

@@ -143,7 +143,8 @@ def _split(piece: _Piece, parts: int, ink: np.ndarray) -> list[_Piece]:
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         mask = np.zeros_like(piece.mask)
         mask[:, a:b] = piece.mask[:, a:b]
-        result.append(_Piece(mask, a, b))
+        if mask.any():
+            result.append(_Piece(mask, a, b))
     return result
 
 
@@ -156,7 +157,10 @@ def _fit_count(pieces: list[_Piece], digits: int, ink: np.ndarray) -> list[_Piec
     """Split the widest marks or join the narrowest neighbours until there are ``digits``."""
     while len(pieces) < digits:
         widest = max(range(len(pieces)), key=lambda i: pieces[i].width / _height(pieces[i]))
-        pieces[widest:widest + 1] = _split(pieces[widest], 2, ink)
+        halves = _split(pieces[widest], 2, ink)
+        if len(halves) < 2:
+            break  # nothing left that can be cut
+        pieces[widest:widest + 1] = halves
     while len(pieces) > digits:
         pair = min(range(len(pieces) - 1),
                    key=lambda i: pieces[i + 1].x1 - pieces[i].x0)

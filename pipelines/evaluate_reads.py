@@ -1,0 +1,163 @@
+"""Evaluate the reader on a generated envelope set: accuracy, acceptance, errors, threshold sweep.
+
+    python pipelines/evaluate_reads.py DIR [--format auto] [--review-below 0.9] [--model PATH]
+
+DIR holds the images and ``labels.csv`` (file,code,convention,condition), as written by
+``pipelines/synth_envelopes.py``. Prints exact-code accuracy, the share accepted and the
+error rate among accepted reads, the same per convention and per condition, every
+failure with its reason, and a sweep of review thresholds (accepted share and accepted
+error rate for each) that justifies the default threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import signal
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from postread.assemble import read_image  # noqa: E402
+from postread.classify import DigitClassifier, load_classifier  # noqa: E402
+from postread.records import Status  # noqa: E402
+
+SWEEP = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
+"""Review thresholds tried in the sweep."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One image's read next to its label."""
+
+    file: str
+    convention: str
+    condition: str
+    expected: str
+    code: str
+    confidence: float
+    status: str
+    reason: str
+    clean: bool
+    """True when nothing but (perhaps) the confidence stands between the read and accepted."""
+
+    @property
+    def right(self) -> bool:
+        """The code read is exactly the label's digits."""
+        return self.code == self.expected
+
+    def accepted_at(self, threshold: float) -> bool:
+        """Whether the read would be accepted with this review threshold."""
+        return self.clean and self.confidence >= threshold
+
+
+_worker: dict[str, object] = {}
+"""Per-process state: each worker loads the classifier once."""
+
+
+def _init_worker(model: str | None, fmt: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C once
+    _worker["classifier"] = load_classifier(Path(model) if model else None)
+    _worker["format"] = fmt
+
+
+def _read_one(row: dict[str, str]) -> Outcome:
+    classifier: DigitClassifier = _worker["classifier"]  # type: ignore[assignment]
+    image = cv2.imread(row["path"], cv2.IMREAD_COLOR)
+    expected = "".join(ch for ch in row["code"] if ch.isdigit())
+    if image is None:
+        return Outcome(row["file"], row["convention"], row["condition"], expected, "", 0.0,
+                       "failed", "unreadable image", False)
+    # Threshold 0: the status then reflects every check except confidence, for the sweep.
+    try:
+        read = read_image(image, classifier, str(_worker["format"]), review_below=0.0)
+    except Exception as exc:  # a reader bug is this image's failure, reported below
+        return Outcome(row["file"], row["convention"], row["condition"], expected, "", 0.0,
+                       "failed", f"reader crashed: {type(exc).__name__}: {exc}", False)
+    return Outcome(row["file"], row["convention"], row["condition"], expected, read.code,
+                   read.confidence, read.status.value, read.reason,
+                   read.status is Status.ACCEPTED)
+
+
+def load_labels(directory: Path, limit: int | None) -> list[dict[str, str]]:
+    """The rows of ``labels.csv``, each with the image's full path added."""
+    with open(directory / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["path"] = str(directory / row["file"])
+    return rows[:limit] if limit else rows
+
+
+def _line(name: str, outcomes: list[Outcome], threshold: float) -> str:
+    n = len(outcomes)
+    right = sum(o.right for o in outcomes)
+    accepted = [o for o in outcomes if o.accepted_at(threshold)]
+    wrong = sum(not o.right for o in accepted)
+    error = wrong / len(accepted) if accepted else 0.0
+    return (f"{name:<14}{n:>6}{right / n:>10.1%}{len(accepted) / n:>10.1%}"
+            f"{error:>12.2%}{wrong:>7}")
+
+
+def report(outcomes: list[Outcome], threshold: float) -> None:
+    """Print the tables, the failures and the threshold sweep."""
+    header = f"{'':<14}{'n':>6}{'exact':>10}{'accepted':>10}{'acc. error':>12}{'wrong':>7}"
+    print(f"review threshold {threshold:.3f}\n{header}")
+    print(_line("all", outcomes, threshold))
+    for key in ("convention", "condition"):
+        print(f"\nby {key}\n{header}")
+        groups = defaultdict(list)
+        for outcome in outcomes:
+            groups[getattr(outcome, key)].append(outcome)
+        for name in sorted(groups):
+            print(_line(name, groups[name], threshold))
+    failures = [o for o in outcomes if not (o.right and o.accepted_at(threshold))]
+    print(f"\nfailures ({len(failures)}: wrong, or not accepted)")
+    for o in sorted(failures, key=lambda o: (o.right, o.file)):
+        verdict = "ACCEPTED WRONG" if o.accepted_at(threshold) else (
+            "review" if o.status != "failed" else "failed")
+        reason = o.reason or (f"confidence {o.confidence:.2f}" if o.accepted_at(threshold)
+                              else f"confidence {o.confidence:.2f} below {threshold:.2f}")
+        print(f"  {o.file} [{o.convention}/{o.condition}] expected {o.expected} read "
+              f"{o.code or '-'} ({o.confidence:.3f}) {verdict}: {reason}")
+    print(f"\nthreshold sweep\n{'threshold':>10}{'accepted':>10}{'acc. error':>12}{'exact':>8}")
+    exact = sum(o.right for o in outcomes) / len(outcomes)
+    for t in SWEEP:
+        accepted = [o for o in outcomes if o.accepted_at(t)]
+        error = sum(not o.right for o in accepted) / len(accepted) if accepted else 0.0
+        print(f"{t:>10.3f}{len(accepted) / len(outcomes):>10.1%}{error:>12.2%}{exact:>8.1%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--format", default="auto")
+    parser.add_argument("--review-below", type=float, default=0.9)
+    parser.add_argument("--model", default=None, help="card, .onnx or folder (default: shipped)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="read only the first N images")
+    parser.add_argument("--dry-run", action="store_true", help="read 4 images, print the tables")
+    args = parser.parse_args(argv)
+    rows = load_labels(args.directory, 4 if args.dry_run else args.limit)
+    if not rows:
+        print(f"{args.directory}/labels.csv lists no images", file=sys.stderr)
+        return 3
+    start = time.monotonic()
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(args.workers, _init_worker, (args.model, args.format)) as pool:
+        outcomes = pool.map(_read_one, rows, chunksize=4)
+    elapsed = time.monotonic() - start
+    print(f"{len(outcomes)} images from {args.directory} in {elapsed:.0f} s "
+          f"({len(outcomes) / elapsed:.1f}/s, {args.workers} workers, format {args.format})\n")
+    report(outcomes, args.review_below)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
