@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from pipelines.envelope_draw import (
+    INKS,
     ORANGE,
     RED,
     Box,
@@ -99,6 +100,24 @@ def _postage(cv: Canvas, opt: dict, town: str, label: str) -> None:
         postmark(cv, x - 160, 170, town)
 
 
+NOTES = (("Tel.", 10), ("Quartier:", 4), ("Ref", 6), ("Code porte", 4), ("Apt", 3))
+
+
+def _note(cv: Canvas, opt: dict) -> None:
+    """A handwritten note with digits (a phone number, a door code), often in pencil."""
+    if not opt["notes"]:
+        return
+    label, n = NOTES[int(cv.rng.integers(len(NOTES)))]
+    x, y = cv.rng.uniform(60, 200), cv.rng.uniform(240, 262)
+    ink = cv.ink
+    if cv.rng.random() < 0.6:
+        cv.ink = INKS["pencil"]
+    end = text(cv, label, x, y, 22)
+    number = "".join(str(d) for d in cv.rng.integers(0, 10, n))
+    freeform(cv, number, end + 12, y, 28, record=False)
+    cv.ink = ink
+
+
 def fr(cv: Canvas, code: str, opt: dict) -> Box | None:
     """Five orange boxes under the recipient's address, town on an orange line after."""
     rng = cv.rng
@@ -111,6 +130,7 @@ def fr(cv: Canvas, code: str, opt: dict) -> Box | None:
                                      f"{rng.integers(1, 99)} {_pick(rng, FR_STREETS)}",
                                      f"{sc} {_pick(rng, FR_TOWNS)}"])
     _postage(cv, opt, town, "LA POSTE")
+    _note(cv, opt)
     y = y0 + 70
     _addr(cv, _pick(rng, FR_NAMES), x0 + 30, y, 34)
     y += 70
@@ -143,6 +163,7 @@ def cn(cv: Canvas, code: str, opt: dict) -> Box | None:
         box_row(cv, cv.w / cv.s - 200, 45, 1, 140, 170, 0, RED, line=2)
     if opt["postmark"]:
         postmark(cv, cv.w / cv.s - 360, 170, "BEIJING")
+    _note(cv, opt)
     _addr(cv, _pick(rng, CN_ADDR), rng.uniform(180, 260), 330, 34)
     _street(cv, opt, rng.uniform(180, 260), 400, 30, _pick(rng, CN_STREETS), " HAO")
     _addr(cv, _pick(rng, CN_NAMES), rng.uniform(450, 600), 540, 52)
@@ -170,6 +191,7 @@ def jp(cv: Canvas, code: str, opt: dict) -> Box | None:
         stamp(cv, 60, 45)
     if opt["postmark"]:
         postmark(cv, 300, 150, "TOKYO")
+    _note(cv, opt)
     _addr(cv, _pick(rng, JP_ADDR), rng.uniform(220, 300), 360, 34)
     _street(cv, opt, rng.uniform(220, 300), 430, 30, "CHOME", f" {rng.integers(1, 30)}-"
             f"{rng.integers(1, 30)}")
@@ -195,6 +217,7 @@ def us(cv: Canvas, code: str, opt: dict) -> Box | None:
                                      f"{_pick(rng, US_STREETS)}",
                                      f"{sc} {sst} {rng.integers(10000, 99999)}"])
     _postage(cv, opt, city.upper(), "USPS")
+    _note(cv, opt)
     x, y = rng.uniform(480, 640), rng.uniform(400, 470)
     cap = rng.uniform(30, 38)
     _addr(cv, _pick(rng, US_NAMES), x, y, cap)
@@ -218,6 +241,7 @@ def hu(cv: Canvas, code: str, opt: dict) -> Box | None:
                                      f"{rng.integers(1000, 9999)} {_pick(rng, HU_TOWNS)}",
                                      f"{_pick(rng, HU_STREETS)} {rng.integers(1, 99)}."])
     _postage(cv, opt, town.upper(), "MAGYAR POSTA")
+    _note(cv, opt)
     x, cap = rng.uniform(820, 960), rng.uniform(30, 36)
     _addr(cv, _pick(rng, HU_NAMES), x, 470, cap)
     _street(cv, opt, x, 545, cap, _pick(rng, HU_STREETS))

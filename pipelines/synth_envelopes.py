@@ -44,7 +44,7 @@ CODE_LENGTHS = {"fr": (5,), "cn": (6,), "jp": (7,), "us": (5,), "us4": (9,), "hu
 SIZE = (1600, 900)
 HIGHRES_SIZE = (4600, 2588)
 DISTRACTORS = {"sender": 0.8, "postmark": 0.5, "stamp": 0.6, "barcode": 0.4,
-               "street_numbers": 0.7, "postage_text": 0.3}
+               "street_numbers": 0.7, "postage_text": 0.3, "notes": 0.25}
 
 __all__ = ["CONDITIONS", "CONVENTIONS", "DigitSource", "Envelope", "MnistDigits",
            "ProceduralDigits", "make_envelope"]
@@ -138,8 +138,8 @@ def make_envelope(code: str | None, convention: str, seed: int, *,
         digits: Where handwritten code digits come from (default: procedural pen model).
         condition: One of ``CONDITIONS``.
         **options: Distractor switches (``sender``, ``postmark``, ``stamp``, ``barcode``,
-            ``street_numbers``, ``postage_text``: bool, random by default; ``distractors``
-            False turns all off), ``sender_boxes`` ('empty' | 'printed' | None),
+            ``street_numbers``, ``postage_text``, ``notes``: bool, random by default;
+            ``distractors`` False turns all off), ``sender_boxes`` ('empty' | 'printed' | None),
             ``rotation`` (degrees, alias ``skew``), ``paper`` (white | grey | buff),
             ``ink`` (black | blue | pencil), ``pen`` (width in px at 1600 px wide),
             ``address_style`` (printed | handwritten), ``size`` ((w, h) before capture).
