@@ -61,6 +61,27 @@ def _desk(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return cv2.resize(low, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def _thumb(out: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> None:
+    """A thumb holding the envelope's bottom edge, left of centre, clear of any code field.
+
+    Every layout keeps the bottom-left tenth of the envelope free of the recipient's code
+    (only sender boxes, ticks and notes live there), so the thumb never hides the truth.
+    """
+    t = rng.uniform(0.1, 0.3)
+    edge = corners[3] + t * (corners[2] - corners[3])
+    width = np.linalg.norm(corners[2] - corners[3])
+    up = corners[0] - corners[3]
+    up /= np.linalg.norm(up)
+    centre = edge + up * width * 0.015
+    angle = np.degrees(np.arctan2(up[1], up[0]))
+    axes = (int(width * 0.07), int(width * 0.032))  # long axis points into the envelope
+    skin = tuple(int(v) for v in np.array([105, 140, 190]) * rng.uniform(0.6, 1.15))
+    cv2.ellipse(out, tuple(int(v) for v in centre), axes, angle, 0, 360, skin, -1, cv2.LINE_AA)
+    nail = centre + up * axes[0] * 0.55
+    cv2.ellipse(out, tuple(int(v) for v in nail), (int(axes[0] * 0.3), int(axes[1] * 0.6)),
+                angle, 0, 360, tuple(min(255, c + 40) for c in skin), -1, cv2.LINE_AA)
+
+
 def photo(img: np.ndarray, rng: np.random.Generator, degrees: float
           ) -> tuple[np.ndarray, np.ndarray]:
     """A phone photo: envelope on a desk, perspective, uneven light, a shadow, blur, JPEG."""
@@ -79,6 +100,8 @@ def photo(img: np.ndarray, rng: np.random.Generator, degrees: float
     m = cv2.getPerspectiveTransform(src, corners.astype(np.float32))
     desk = _desk(rng, ow, oh)
     out = cv2.warpPerspective(img, m, (ow, oh), dst=desk, borderMode=cv2.BORDER_TRANSPARENT)
+    if rng.random() < 0.35:
+        _thumb(out, corners, rng)
     # Light falls off across the frame, and a hand or phone casts a soft shadow. Both are
     # smooth, so they are computed on a 1/8 grid and scaled up (a full-size blur is slow).
     sw, sh = ow // 8, oh // 8
