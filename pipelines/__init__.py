@@ -1,0 +1,1 @@
+"""Training, export, evaluation and synthetic data for postread (not installed)."""
