@@ -1,4 +1,4 @@
-"""The digit classifier: the ONNX model, verified against its card, giving calibrated probabilities."""
+"""The digit classifier: the ONNX model, checked against its card; calibrated probabilities."""
 
 from __future__ import annotations
 

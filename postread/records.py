@@ -7,7 +7,7 @@ Records are frozen; stored forms live in ``store.py`` as separate ``*Row`` class
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ Box = tuple[int, int, int, int]
 """An axis-aligned box in scan pixel coordinates: (x, y, width, height)."""
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Outcome of reading one scan."""
 
     ACCEPTED = "accepted"
@@ -24,7 +24,7 @@ class Status(str, Enum):
     FAILED = "failed"
 
 
-class FieldKind(str, Enum):
+class FieldKind(StrEnum):
     """How the postal code is written on the envelope."""
 
     BOXES = "boxes"
