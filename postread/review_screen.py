@@ -225,7 +225,10 @@ def _keys(fd: int, redraw: Callable[..., None]) -> Iterator[str]:
                 size = terminal_size(fd)
                 redraw(resized=True)
             continue
-        data = os.read(fd, 64)
+        try:
+            data = os.read(fd, 64)
+        except OSError:  # EIO: the terminal was hung up
+            data = b""
         if not data:
             return  # the terminal went away (SSH dropped): every decision is already stored
         text = data.decode("utf-8", "replace")

@@ -1,6 +1,7 @@
 """``postread show`` (the annotated PNG) and ``postread export-digits`` (crops for training)."""
 
 import csv
+import io
 import shutil
 
 import cv2
@@ -10,6 +11,7 @@ from review_db import Planned, build
 from typer.testing import CliRunner
 
 from pipelines.train import load_extra
+from postread.classify import find_card
 from postread.cli import app
 from postread.digit_export import recut
 from postread.field import locate
@@ -122,3 +124,39 @@ def test_recut_gives_back_the_crops_the_reader_cut(built):
     assert direct == 0
     for original, copy in zip(crops, again, strict=True):
         assert np.array_equal(original.pixels, copy)
+
+
+def test_real_read_then_review_show_and_export_digits(tmp_path):
+    """End to end with the real reader and the shipped model on two generated envelopes."""
+    from pipelines.synth_envelopes import make_envelope
+    from postread.classify import MODELS_DIR
+    from postread.errors import ModelError
+
+    try:
+        find_card(MODELS_DIR)
+    except ModelError:
+        pytest.skip("no shipped model in models/ yet")
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    codes = {"f.png": ("69003", "fr"), "u.png": ("02139", "us")}
+    for name, (code, convention) in codes.items():
+        cv2.imwrite(str(scans / name), make_envelope(code, convention, 5).image)
+    db = str(tmp_path / "real.db")
+    runner = CliRunner()
+    read = runner.invoke(app, ["read", str(scans), "--db", db, "--workers", "1"])
+    assert read.exit_code == 0, read.output
+    listed = runner.invoke(app, ["review", "--db", db, "--list", "--csv", "--status", "all"])
+    rows = list(csv.DictReader(io.StringIO(listed.stdout)))
+    assert sorted(r["file"] for r in rows) == ["f.png", "u.png"]
+    for name in codes:
+        out = tmp_path / f"{name}.shown.png"
+        assert runner.invoke(app, ["show", name, "--db", db, "-o", str(out)]).exit_code == 0
+        assert has_colour(cv2.imread(str(out)), 0, 10_000, 0, 10_000, DIGIT)
+    sets = [f"--set={name}={code}" for name, (code, _) in codes.items()]
+    assert runner.invoke(app, ["review", "--db", db, *sets]).exit_code == 0
+    exported = runner.invoke(app, ["export-digits", "--db", db, "-o", str(tmp_path / "d")])
+    assert exported.exit_code == 0, exported.output
+    # reads whose digit count matches the truth are exported, re-cut exactly as read
+    assert "wrote 0 digits" not in exported.output
+    assert "(0 cut from their stored box)" in exported.output
