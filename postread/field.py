@@ -82,8 +82,12 @@ def _to_field(view: View, found: Found, image_bgr: np.ndarray) -> CodeField:
     evidence = "; ".join((found.evidence, *view.notes))
     kind = FieldKind(found.kind)
     cells = tuple(mapping.cell(c) for c in found.cells) if kind is FieldKind.BOXES else ()
+    # Without colour, box outlines are dropped as lines nearly as long as a box's side.
+    lines = None
+    if cells and view.colourless:
+        lines = int(0.85 * min(min(w, h) for _, _, w, h in cells))
     return CodeField(box=mapping.box, kind=kind, score=found.score, evidence=evidence,
-                     cells=cells, ink=soft_ink(pixels))
+                     cells=cells, ink=soft_ink(pixels, lines))
 
 
 def locate(image_bgr: np.ndarray) -> list[CodeField]:

@@ -25,7 +25,8 @@ def box_holes(view: View) -> list[Rect]:
     # Ink crossing a box line interrupts it in the colour mask. Closing along straight
     # lines only (a thin horizontal, then vertical kernel) bridges those gaps without
     # filling the boxes, which are much larger than the kernel.
-    mask = cv2.morphologyEx(view.boxes, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP), np.uint8))
+    mask = cv2.morphologyEx(view.boxes, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((LINE_GAP, 1), np.uint8))
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
@@ -81,6 +82,44 @@ def _evenly_spaced(row: list[Rect]) -> bool:
     return odd <= 1 and float(pitches.max()) < 2.2 * typical
 
 
+def _outline_support(mask: np.ndarray, box: Rect) -> float:
+    """Share of a box outline's pixels (2 px tolerance) that the colour mask covers."""
+    x, y, w, h = box
+    if x < 2 or y < 2 or x + w + 2 >= mask.shape[1] or y + h + 2 >= mask.shape[0]:
+        return 0.0
+    near = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
+    edges = np.concatenate([near[y, x:x + w], near[y + h, x:x + w],
+                            near[y:y + h, x], near[y:y + h, x + w]])
+    return float(edges.mean())
+
+
+def complete_row(view: View, row: list[Rect]) -> list[Rect]:
+    """Add boxes whose hole was lost (heavy ink across the outline) but whose outline is there.
+
+    Gaps of two pitches get the missing box; the row is extended left and right while
+    the colour mask shows a box outline at the next pitch.
+    """
+    pitch = float(np.median(np.diff([x for x, _, _, _ in row]))) if len(row) > 1 else 0.0
+    if pitch <= 0:
+        return row
+    w = int(np.median([b[2] for b in row]))
+    h = int(np.median([b[3] for b in row]))
+    filled = [row[0]]
+    for box in row[1:]:
+        step = box[0] - filled[-1][0]
+        if 1.7 * pitch < step < 2.3 * pitch:
+            filled.append((int(filled[-1][0] + step / 2), (filled[-1][1] + box[1]) // 2, w, h))
+        filled.append(box)
+    for side in (-1, 1):
+        while len(filled) < MAX_CELLS:
+            edge = filled[0] if side < 0 else filled[-1]
+            guess = (int(round(edge[0] + side * pitch)), edge[1], w, h)
+            if _outline_support(view.boxes, guess) < 0.6:
+                break
+            filled = [guess, *filled] if side < 0 else [*filled, guess]
+    return filled
+
+
 def cell_ink(view: View, cell: Rect) -> float:
     """Share of a box's inner area covered by ink (the outline's own pixels excluded)."""
     x, y, w, h = cell
@@ -120,10 +159,8 @@ def _describe(view: View, row: list[Rect], largest: float) -> Found:
 
 def find_box_rows(view: View) -> list[Found]:
     """Every plausible code-box row in the view, scored (unsorted)."""
-    rows = [
-        row for row in group_rows(box_holes(view))
-        if MIN_CELLS <= len(row) <= MAX_CELLS and _evenly_spaced(row)
-    ]
+    rows = [complete_row(view, row) for row in group_rows(box_holes(view)) if len(row) >= 2]
+    rows = [row for row in rows if MIN_CELLS <= len(row) <= MAX_CELLS and _evenly_spaced(row)]
     if not rows:
         return []
     largest = max(float(np.median([h for _, _, _, h in row])) for row in rows)

@@ -18,6 +18,10 @@ WORK_LONG_SIDE = 1200
 """Long side of the working view in pixels."""
 MAX_SKEW_DEG = 10.0
 """Largest tilt the deskew search considers (larger rotations are not straightened)."""
+BOX_LINE_MIN = 50
+"""Shortest straight ink run (working pixels) taken for a box outline in colourless scans."""
+FAINT_PRINT_EXCESS = 8
+"""Redness above the paper's that counts as printed box colour when looking for boxes."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class View:
     """Working-size uint8 mask, 255 = dark ink (box colours dropped out)."""
     boxes: np.ndarray
     """Working-size uint8 mask, 255 = red/orange printed colour (boxes, stamps, ticks)."""
+    colourless: bool = False
+    """No printed colour at all: ``boxes`` holds straight ink lines instead."""
 
 
 def is_binarised_negative(image_bgr: np.ndarray) -> bool:
@@ -169,15 +175,17 @@ def make_view(image_bgr: np.ndarray) -> View:
         warp = rotation @ warp
         upright = cv2.warpPerspective(small, warp, size, borderValue=(255, 255, 255))
         notes.append(f"straightened {angle:+.1f} deg")
-    boxes = box_colour_mask(upright)
-    return View(
-        image=upright,
-        to_scan=np.linalg.inv(warp @ to_small),
-        inverted=inverted,
-        notes=tuple(notes),
-        ink=ink_mask(upright, boxes),
-        boxes=boxes,
-    )
+    # Faint boxes differ from the paper by only a few levels of redness; scans have almost
+    # no redness noise, and only box-shaped holes count, so a low threshold is safe here.
+    boxes = box_colour_mask(upright, FAINT_PRINT_EXCESS)
+    ink = ink_mask(upright, box_colour_mask(upright))
+    colourless = not boxes.any()
+    if colourless:
+        # No colour to drop out (a binarised or grey scan): boxes are straight ink lines.
+        boxes = line_mask(ink, BOX_LINE_MIN)
+        notes.append("no colour: boxes sought as straight lines")
+    return View(image=upright, to_scan=np.linalg.inv(warp @ to_small), inverted=inverted,
+                notes=tuple(notes), ink=ink, boxes=boxes, colourless=colourless)
 
 
 @dataclass(frozen=True)
@@ -196,14 +204,27 @@ class Found:
     """Box rows: each box (x, y, w, h) in the working view; free-form: each digit's ink box."""
 
 
-def soft_ink(crop_bgr: np.ndarray) -> np.ndarray:
+def line_mask(ink: np.ndarray, length: int) -> np.ndarray:
+    """Straight horizontal and vertical runs of ink at least ``length`` long (box outlines)."""
+    length = max(3, int(length))
+    across = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    down = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    return across | down
+
+
+def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None) -> np.ndarray:
     """Anti-aliased ink strength of a small crop: 0 paper, 255 the ink's core, print dropped.
 
     Grey levels are kept (not a hard threshold) because the classifier was trained on
-    MNIST's anti-aliased strokes.
+    MNIST's anti-aliased strokes. Printed boxes are dropped by their colour or, in a
+    colourless (binarised) scan, as straight lines at least ``line_length`` long.
     """
     red = crop_bgr[:, :, 2].astype(np.float32)
     printed = box_colour_mask(crop_bgr) > 0
+    if line_length:
+        dark = (red < np.percentile(red, 80) - 40).astype(np.uint8) * 255
+        lines = cv2.dilate(line_mask(dark, line_length), np.ones((3, 3), np.uint8))
+        printed |= lines > 0
     background = red[~printed] if np.any(~printed) else red
     dark = np.clip(np.percentile(background, 80) - red, 0, None)
     dark[printed] = 0
@@ -214,4 +235,16 @@ def soft_ink(crop_bgr: np.ndarray) -> np.ndarray:
     if strokes.size == 0:
         return np.zeros(red.shape, np.uint8)
     low, core = 0.6 * level, max(float(np.percentile(strokes, 60)), level + 1.0)
-    return (np.clip((dark - low) / (core - low), 0, 1) * 255).astype(np.uint8)
+    soft = (np.clip((dark - low) / (core - low), 0, 1) * 255).astype(np.uint8)
+    return _bridge_print(soft, printed)
+
+
+def _bridge_print(soft: np.ndarray, printed: np.ndarray) -> np.ndarray:
+    """Refill strokes where a printed line crossing them was dropped out."""
+    if not printed.any():
+        return soft
+    mask = printed.astype(np.uint8)
+    half = float(np.percentile(cv2.distanceTransform(mask, cv2.DIST_L2, 3)[printed], 95))
+    size = 2 * int(np.ceil(half)) + 3
+    closed = cv2.morphologyEx(soft, cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
+    return np.where(printed, closed, soft).astype(np.uint8)

@@ -68,28 +68,64 @@ def _components(ink: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return count, labels, stats
 
 
+def _columns(cells: list[Box], width: int) -> list[tuple[int, int]]:
+    """Each box's column range, the gaps between boxes shared at their middle."""
+    bounds = [0]
+    for (ax, _, aw, _), (bx, _, _, _) in zip(cells[:-1], cells[1:], strict=True):
+        bounds.append((ax + aw + bx) // 2)
+    bounds.append(width)
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _cut_columns(pixels: np.ndarray, columns: list[tuple[int, int]],
+                 cell_w: int) -> list[tuple[int, int]]:
+    """Column ranges with each boundary moved to the thinnest ink near it (touching digits)."""
+    profile = pixels.sum(axis=0).astype(np.float64)
+    bounds = [columns[0][0]]
+    for _, boundary in columns[:-1]:
+        lo, hi = max(0, boundary - int(0.3 * cell_w)), boundary + int(0.3 * cell_w) + 1
+        window = profile[lo:hi]
+        # Ties (empty columns) go to the column nearest the printed boundary.
+        best = np.flatnonzero(window == window.min()) + lo if window.size else [boundary]
+        bounds.append(int(min(best, key=lambda c: abs(c - boundary))))
+    bounds.append(columns[-1][1])
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
 def segment_boxes(ink: np.ndarray, field: CodeField) -> list[DigitCrop]:
-    """One crop per box; components are assigned to the box they overlap most."""
+    """One crop per box.
+
+    A component whose ink lies mostly (75%) in one box's columns belongs to it whole,
+    however far it crosses the box edge; one that straddles two boxes (touching digits)
+    is cut at the boundary between them. Marks mostly above or below the boxes (the
+    address line above, the town line) are ignored.
+    """
     origin = field.box[:2]
     cells = [(x - origin[0], y - origin[1], w, h) for x, y, w, h in field.cells]
+    columns = _columns(cells, ink.shape[1])
+    top = min(y for _, y, _, _ in cells)
+    bottom = max(y + h for _, y, _, h in cells)
     count, labels, stats = _components(ink)
-    owners: dict[int, list[int]] = {i: [] for i in range(len(cells))}
+    owned = [np.zeros(ink.shape, bool) for _ in cells]
     for label in range(1, count):
         x, y, w, h, area = stats[label]
-        best, best_overlap = -1, 0.0
-        for index, (cx, cy, cw, ch) in enumerate(cells):
-            overlap_x = min(x + w, cx + cw) - max(x, cx)
-            overlap_y = min(y + h, cy + ch) - max(y, cy)
-            if overlap_x > 0 and overlap_y > 0 and overlap_x * overlap_y > best_overlap:
-                best, best_overlap = index, float(overlap_x * overlap_y)
-        # Specks (dust, the box line's leftovers) are not worth a digit's ink.
-        if best >= 0 and area >= 0.02 * cells[best][2] * cells[best][3]:
-            owners[best].append(label)
+        inside = min(y + h, bottom) - max(y, top)
+        # Specks and marks mostly outside the row's height are not this row's digits.
+        if inside < 0.3 * h or area < 0.01 * cells[0][2] * cells[0][3]:
+            continue
+        pixels = labels == label
+        mass = [float(pixels[:, a:b].sum()) for a, b in columns]
+        best = int(np.argmax(mass))
+        if mass[best] >= 0.75 * sum(mass):
+            owned[best] |= pixels
+            continue
+        for index, (a, b) in enumerate(_cut_columns(pixels, columns, cells[0][2])):
+            if mass[index] > 0.1 * sum(mass):
+                owned[index][:, a:b] |= pixels[:, a:b]
     crops = []
-    for index, (cx, cy, cw, ch) in enumerate(cells):
-        crop = _crop(ink, np.isin(labels, owners[index]), origin) if owners[index] else None
-        scan_box = (cx + origin[0], cy + origin[1], cw, ch)
-        crops.append(crop or _empty(scan_box))
+    for (cx, cy, cw, ch), mask in zip(cells, owned, strict=True):
+        crop = _crop(ink, mask, origin) if mask.sum() > 0.01 * cw * ch else None
+        crops.append(crop or _empty((cx + origin[0], cy + origin[1], cw, ch)))
     return crops
 
 
