@@ -28,6 +28,8 @@ BOX_CONVENTIONS = {5: "fr", 6: "cn", 7: "jp"}
 READ_AT_MOST = 4
 """Candidate fields classified per scan (the best by location score)."""
 DISAGREE_MARGIN = 0.05
+MIN_RANK = 0.3
+"""Below this rank the best candidate is not taken for a code at all (text, numbers)."""
 """Two fields whose ranks are this close and whose codes differ need a person."""
 
 
@@ -150,6 +152,26 @@ def rank(read: FieldRead, fmt: CodeFormat) -> float:
     return read.field.score * (0.5 + 0.5 * read.typical) * fits * whole
 
 
+def _empty_recipient_boxes(reads: list[FieldRead]) -> FieldRead | None:
+    """The largest box row when it is empty and clearly larger than any written one.
+
+    The recipient's boxes are the large ones (the sender's are smaller); when they are
+    empty there is no code to read, whatever is written in the sender's boxes.
+    """
+    rows = [r for r in reads if r.field.kind is FieldKind.BOXES and r.field.cells]
+    if not rows:
+        return None
+
+    def height(read: FieldRead) -> float:
+        return float(np.median([h for _, _, _, h in read.field.cells]))
+
+    largest = max(rows, key=height)
+    written = [height(r) for r in rows if r.digits]
+    if largest.digits or any(h > height(largest) / 1.2 for h in written):
+        return None
+    return largest
+
+
 def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
               review_below: float) -> list[str]:
     problems = []
@@ -176,9 +198,13 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     reads = [read_field(image, f, classifier, fmt) for f in fields[:READ_AT_MOST]]
     ranked = sorted(reads, key=lambda r: rank(r, fmt), reverse=True)
     best = ranked[0]
-    if not best.digits:
+    empty = _empty_recipient_boxes(reads)
+    if empty is not None:
+        return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
+                        fmt.name, field=empty.field, candidates=tuple(fields))
+    if not best.digits or rank(best, fmt) < MIN_RANK:
         return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found (only empty "
-                        "box rows or marks that are not digits)", fmt.name,
+                        "box rows or marks that do not read as a code)", fmt.name,
                         candidates=tuple(fields))
     rival = next(
         (r for r in ranked[1:] if r.digits and r.code != best.code

@@ -18,6 +18,8 @@ import numpy as np
 from postread.field_view import Found, View
 
 MIN_DIGITS, MAX_DIGITS = 4, 9
+WORD_GAPS = (0.45, 0.7)
+"""Gaps (times the marks' height) at which a line is cut into words."""
 
 
 @dataclass(frozen=True)
@@ -98,15 +100,20 @@ def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
     return lines
 
 
-def _words(line: list[Mark]) -> list[list[Mark]]:
-    """Split a line at the gaps between words (wider than ~0.45 of the marks' height)."""
+def _words(line: list[Mark], gap: float) -> list[list[Mark]]:
+    """Split a line at gaps wider than ``gap`` times the neighbouring marks' height."""
     words = [[line[0]]]
     for prev, mark in zip(line[:-1], line[1:], strict=True):
-        if mark.x - prev.right > 0.45 * max(mark.h, prev.h):
+        if mark.x - prev.right > gap * max(mark.h, prev.h):
             words.append([mark])
         else:
             words[-1].append(mark)
     return words
+
+
+def _fits(word: list[Mark]) -> bool:
+    """True when the word may hold 4-9 digits (a wide mark may be one digit or two)."""
+    return len(word) <= MAX_DIGITS and sum(_digit_count(m) for m in word) >= MIN_DIGITS
 
 
 def _zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:
@@ -161,6 +168,7 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
         (cy < 0.22, 0.15, "in the postage band at the top"),
         (y1 > 0.94 * ctx.height, 0.2, "on the bottom edge (barcode ticks?)"),
         (np.median([m.w / m.h for m in word]) < 0.3, 0.2, "all marks thin like ticks"),
+        (min(m.h for m in word) < 0.7 * height, 0.1, "uneven heights (letters?)"),
         (_inside_ring((x0, y0, x1 - x0, y1 - y0), ctx.rings), 0.25, "inside a postmark ring"),
     )
     for hit, cost, note in penalties:
@@ -189,14 +197,20 @@ def find_freeform(view: View) -> list[Found]:
     hyphens = [m for m in marks if _is_hyphen(m, text_h * 1.5)]
     found = []
     for line in _lines(marks, min_h, max_h):
-        words = _words(line)
-        joined = _zip4(words, hyphens)
-        # A word that is half of a hyphenated ZIP+4 is not a code on its own.
-        halves = {id(m) for w in joined for m in w}
-        options = [(w, i == len(words) - 1, 0.0 if id(w[0]) not in halves else -0.15)
-                   for i, w in enumerate(words)]
-        options += [(w, w[-1] is line[-1], 0.05) for w in joined]
-        for word, last, bonus in options:
-            if MIN_DIGITS <= sum(_digit_count(m) for m in word) <= MAX_DIGITS:
-                found.append(_score(word, last, len(words) == 1, ctx, bonus))
+        seen: set[tuple[int, ...]] = set()
+        # Handwriting spaces digits unevenly: words are cut at a few gap sizes and the
+        # scorer and the classifier choose among them.
+        for gap in WORD_GAPS:
+            words = _words(line, gap)
+            joined = _zip4(words, hyphens)
+            # A word that is half of a hyphenated ZIP+4 is not a code on its own.
+            halves = {id(m) for w in joined for m in w}
+            options = [(w, i == len(words) - 1, 0.0 if id(w[0]) not in halves else -0.15)
+                       for i, w in enumerate(words)]
+            options += [(w, w[-1] is line[-1], 0.05) for w in joined]
+            for word, last, bonus in options:
+                key = tuple(id(m) for m in word)
+                if _fits(word) and key not in seen:
+                    seen.add(key)
+                    found.append(_score(word, last, len(words) == 1, ctx, bonus))
     return found

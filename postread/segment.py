@@ -21,7 +21,7 @@ from postread.records import Box, CodeField, DigitCrop, FieldKind
 
 INK_LEVEL = 96
 """Soft-ink level above which a pixel counts as ink for component analysis."""
-ONE_DIGIT_MAX_RATIO = 1.05
+ONE_DIGIT_MAX_RATIO = 1.25
 """A free-form mark wider than this times its height holds two or more digits."""
 
 
