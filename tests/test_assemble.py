@@ -1,0 +1,123 @@
+"""Assemble logic with a scripted fake classifier: formats, confidence, status and reasons."""
+
+import cv2
+import numpy as np
+import pytest
+
+from pipelines.synth_envelopes import make_envelope
+from postread.assemble import assemble, parse_format, read_image
+from postread.records import CodeField, FieldKind, Status
+
+
+class ScriptedClassifier:
+    """Reads every crop as the next digit of ``code`` with probability ``p`` (a fake)."""
+
+    version = "scripted"
+
+    def __init__(self, code: str, p: float = 0.99):
+        self.code, self.p, self.calls = code, p, 0
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        out = np.full((len(crops), 10), (1 - self.p) / 9)
+        for row in range(len(crops)):
+            out[row, int(self.code[(self.calls + row) % len(self.code)])] = self.p
+        self.calls += len(crops)
+        return out
+
+
+def box_field(written: str, score: float = 0.9, size: int = 80, x0: int = 0) -> CodeField:
+    """A box row whose ink has a drawn digit in each box marked '#' in ``written``."""
+    width = x0 + len(written) * (size + 20) + 20
+    ink = np.zeros((size + 40, width), np.uint8)
+    cells = []
+    for i, mark in enumerate(written):
+        x = x0 + 20 + i * (size + 20)
+        cells.append((x, 20, size, size))
+        if mark == "#":
+            cv2.circle(ink, (x + size // 2, 20 + size // 2), size // 3, 255, 6)
+    return CodeField(box=(0, 0, width, size + 40), kind=FieldKind.BOXES, score=score,
+                     evidence="drawn boxes", cells=tuple(cells), ink=ink)
+
+
+IMAGE = np.zeros((200, 900, 3), np.uint8)
+
+
+@pytest.mark.parametrize("name, boxes, freeform", [
+    ("auto", (4, 5, 6, 7), (4, 5, 6, 7, 8, 9)), ("us", (5, 9), (5, 9)), ("fr", (5,), (5,)),
+    ("cn", (6,), (6,)), ("jp", (7,), (7,)), ("hu", (4,), (4,)), ("digits:8", (8,), (8,)),
+])
+def test_formats(name, boxes, freeform):
+    fmt = parse_format(name)
+    assert (fmt.boxes, fmt.freeform) == (boxes, freeform)
+
+
+@pytest.mark.parametrize("name", ["", "uk", "digits:", "digits:x", "digits:0"])
+def test_unknown_format_is_refused(name):
+    with pytest.raises(ValueError):
+        parse_format(name)
+
+
+def test_confident_read_is_accepted():
+    read = assemble(IMAGE, [box_field("#####")], ScriptedClassifier("75011"),
+                    parse_format("fr"), 0.9)
+    assert (read.status, read.code, read.reason, read.format) == (Status.ACCEPTED, "75011", "",
+                                                                   "fr")
+    assert read.confidence == pytest.approx(0.99 ** 5)
+    assert len(read.digits) == 5 and read.digits[0].runner_up_probability < 0.01
+    assert "chosen" in read.field.evidence
+
+
+def test_low_confidence_needs_review_with_reason():
+    read = assemble(IMAGE, [box_field("#####")], ScriptedClassifier("75011", p=0.9),
+                    parse_format("auto"), 0.9)
+    assert read.status is Status.NEEDS_REVIEW
+    assert read.reason == "confidence 0.59 below 0.90"
+
+
+def test_digit_count_must_fit_the_format():
+    read = assemble(IMAGE, [box_field("#######")], ScriptedClassifier("1234567"),
+                    parse_format("fr"), 0.5)
+    assert read.status is Status.NEEDS_REVIEW
+    assert "7 digits, format fr expects 5" in read.reason
+
+
+def test_empty_box_inside_the_code_needs_review():
+    read = assemble(IMAGE, [box_field("##_##")], ScriptedClassifier("1234"),
+                    parse_format("auto"), 0.5)
+    assert read.code == "1234"
+    assert "empty box in the field" in read.reason
+
+
+def test_no_field_fails():
+    read = assemble(IMAGE, [], ScriptedClassifier("1"), parse_format("auto"), 0.9)
+    assert (read.status, read.code, read.reason) == (Status.FAILED, "",
+                                                      "no postal-code field found")
+
+
+def test_empty_recipient_boxes_fail_even_with_written_sender_boxes():
+    recipient = box_field("______", size=80)
+    sender = box_field("######", score=0.8, size=40)
+    read = assemble(IMAGE, [recipient, sender], ScriptedClassifier("123456"),
+                    parse_format("auto"), 0.9)
+    assert read.status is Status.FAILED
+    assert read.reason == "the recipient's code boxes are empty"
+
+
+def test_close_candidates_that_disagree_need_review():
+    first, second = box_field("#####", score=0.9), box_field("#####", score=0.89)
+    read = assemble(IMAGE, [first, second], ScriptedClassifier("7501113008"),
+                    parse_format("fr"), 0.5)
+    assert read.status is Status.NEEDS_REVIEW
+    assert "two candidate fields disagree: 75011 vs 13008" in read.reason
+
+
+def test_read_image_end_to_end_on_a_generated_envelope():
+    env = make_envelope("69003", "fr", 2, sender=True, postmark=True, stamp=True)
+    read = read_image(env.image, ScriptedClassifier("69003"), fmt="fr", review_below=0.9)
+    assert (read.status, read.code) == (Status.ACCEPTED, "69003")
+    assert read.field.kind is FieldKind.BOXES
+    fx, fy, fw, fh = env.field_box
+    for digit in read.digits:
+        x, y, w, h = digit.box
+        assert fx - fw * 0.1 <= x + w / 2 <= fx + fw * 1.1
+        assert fy - fh * 0.5 <= y + h / 2 <= fy + fh * 1.5
