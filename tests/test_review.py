@@ -37,7 +37,8 @@ def db(built, tmp_path):
 def spawn(db, *args, log=None):
     child = pexpect.spawn(POSTREAD, ["review", "--db", db, *args], dimensions=(40, 110),
                           env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin",
-                               "HOME": str(Path(db).parent), "LOGNAME": "tester-login"},
+                               "HOME": str(Path(db).parent), "TMPDIR": str(Path(db).parent),
+                               "LOGNAME": "tester-login"},
                           encoding="utf-8", timeout=20)
     child.logfile_read = log
     return child
@@ -121,6 +122,9 @@ def test_help_filters_and_other_keys_ignored(db):
     child.send("?")
     screen(child, r"mark it unreadable")
     child.send("?")
+    child.send("o")  # the annotated scan, for when the terminal picture is not enough
+    child.expect(r"annotated scan written to (\S+\.png)")
+    assert Path(child.match.group(1)).stat().st_size > 1000
     child.send("12a\r")  # letters are not keys for digits; 12 is a correction of a.png
     screen(child, r"2 of 2")
     child.send("q")
