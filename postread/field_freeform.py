@@ -18,6 +18,8 @@ import numpy as np
 from postread.field_view import Found, View
 
 MIN_DIGITS, MAX_DIGITS = 4, 9
+SMALL_PRINT = 0.05
+"""Rows shorter than this share of the envelope's height may be sender or postage print."""
 WORD_GAPS = (0.45, 0.7)
 """Gaps (times the marks' height) at which a line is cut into words."""
 
@@ -61,7 +63,9 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
             narrow = min(mark.w, other.w)
             gap_y = max(mark.y, other.y) - min(mark.y + mark.h, other.y + other.h)
             tall = max(mark.h, other.h)
-            if overlap > 0.5 * narrow and gap_y < 0.35 * tall:
+            # Long flat strokes (underlines, a label's shadow) are not pieces of a digit.
+            flat = max(mark.w, other.w) > 2.5 * tall
+            if overlap > 0.5 * narrow and gap_y < 0.35 * tall and not flat:
                 x0, y0 = min(mark.x, other.x), min(mark.y, other.y)
                 x1 = max(mark.right, other.right)
                 y1 = max(mark.y + mark.h, other.y + other.h)
@@ -163,9 +167,12 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
         score, notes = score + 0.1, notes + ["ends its line"]
     else:
         score, notes = score - 0.05, notes + ["followed by more text (a street number?)"]
+    # Sender blocks and postage imprints are small print; a large handwritten row is a
+    # code wherever it sits (a lone code on a label can be anywhere).
+    small = height < SMALL_PRINT * ctx.height
     penalties = (
-        (cx < 0.4 and cy < 0.3, 0.25, "in the sender's corner"),
-        (cy < 0.22, 0.15, "in the postage band at the top"),
+        (small and cx < 0.4 and cy < 0.3, 0.25, "in the sender's corner"),
+        (small and cy < 0.22, 0.15, "in the postage band at the top"),
         (y1 > 0.94 * ctx.height, 0.2, "on the bottom edge (barcode ticks?)"),
         (np.median([m.w / m.h for m in word]) < 0.3, 0.2, "all marks thin like ticks"),
         (min(m.h for m in word) < 0.7 * height, 0.1, "uneven heights (letters?)"),
