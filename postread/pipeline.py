@@ -6,10 +6,14 @@ the parent process alone writes the database and draws the progress bar.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import multiprocessing
+import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -197,9 +201,10 @@ def _compute(files: list[Path], root: Path, classifier: DigitClassifier, setting
         for path in files:
             yield read_file(path, root, classifier, settings, done, reader)
         return
-    todo = iter(files)
+    todo = deque(files)
     while True:  # a new pool after a worker died (killed for memory, crashed in native code)
-        with _Pool(settings.workers, root, (load, root, settings, done, reader)) as pool:
+        init_args = (os.getpid(), load, root, settings, done, reader)
+        with _Pool(settings.workers, root, init_args) as pool:
             yield from pool.run(todo)
             if not pool.broken:
                 return
@@ -222,12 +227,17 @@ class _Pool:
         # cancel what has not started; workers ignore SIGINT and end after their current file
         self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
 
-    def run(self, todo: Iterator[Path]) -> Iterator[tuple[list[ScanResult], int]]:
-        """Results of files from ``todo`` until it is empty or a worker dies."""
+    def run(self, todo: deque[Path]) -> Iterator[tuple[list[ScanResult], int]]:
+        """Results of files taken from ``todo`` until it is empty or a worker dies."""
         in_flight: dict[Future, Path] = {}
         while True:
-            while len(in_flight) < 2 * self.workers and (path := next(todo, None)):
-                in_flight[self.executor.submit(_work, path)] = path
+            while len(in_flight) < 2 * self.workers and todo and not self.broken:
+                path = todo.popleft()
+                try:
+                    in_flight[self.executor.submit(_work, path)] = path
+                except BrokenProcessPool:  # a worker died since the last wait: not started
+                    todo.appendleft(path)
+                    self.broken = True
             if not in_flight:
                 return
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -248,9 +258,18 @@ _worker: dict = {}
 """Per-worker-process state, set once by ``_init_worker``."""
 
 
-def _init_worker(load, root, settings, done, reader) -> None:
+def _init_worker(parent: int, load, root, settings, done, reader) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone handles Ctrl-C
+    _die_with_parent(parent)
     _worker.update(classifier=load(), root=root, settings=settings, done=done, reader=reader)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: end this worker when the parent dies (a SIGKILLed parent cannot stop it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _work(path: Path) -> tuple[list[ScanResult], int]:
