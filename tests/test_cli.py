@@ -146,3 +146,31 @@ def test_installed_entry_point(scans, tmp_path):
     run = subprocess.run([postread, "read", str(tmp_path / "nope")], capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 3 and "no such folder" in run.stderr and run.stdout == ""
+
+
+def test_database_faults_exit_5_and_keep_what_is_stored(scans, monkeypatch):
+    from sqlalchemy import event
+
+    from postread import store
+
+    assert runner.invoke(app, ["read", str(scans), "--workers", "1"]).exit_code == 0
+    read_only = runner.invoke(app, ["read", str(scans), "--force", "--workers", "1",
+                                    "--db", "sqlite:///file:postread.db?mode=ro&uri=true"])
+    assert read_only.exit_code == 5, read_only.output
+    assert "readonly" in read_only.stderr
+    for i in range(40):
+        write_code_image(scans / "more" / f"{i}.png", f"{i:05d}")
+    real_engine = store.make_engine
+
+    def full_disk(db):  # the database may not grow by more than one page
+        engine = real_engine(db)
+        event.listen(engine, "connect", lambda conn, _: conn.execute(
+            f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0] + 1}"))
+        return engine
+
+    monkeypatch.setattr(store, "make_engine", full_disk)
+    full = runner.invoke(app, ["read", str(scans), "--workers", "1"])
+    assert full.exit_code == 5, full.output
+    assert "full" in full.stderr, full.stderr
+    monkeypatch.setattr(store, "make_engine", real_engine)
+    assert len(export()) == 4  # the earlier reads are intact
