@@ -77,11 +77,17 @@ def main(
 @app.command(epilog="""
 **Examples**
 
-    postread read scans/                       # every scan under scans/, into ./postread.db
+Every scan under scans/, into ./postread.db (run it again to resume or add new scans):
+
+    postread read scans/
+
+French envelopes only (5 boxes), two worker processes:
 
     postread read scans/ --format fr --workers 2
 
-    postread read scans/ --db results.db --force   # read again with the same model
+Read again what this model already read, into another database:
+
+    postread read scans/ --db results.db --force
 
 **Exit codes:** 0 all read · 3 no scans · 4 model missing or corrupt · 5 database error ·
 6 finished, some scans failed · 130 interrupted (run again to resume).
