@@ -30,7 +30,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -228,6 +228,19 @@ class Store:
         failed or ``force`` is given; then its read is replaced in place, keeping its id so
         that reviews pointing at it stay attached.
         """
+        tries = 3
+        while True:
+            try:
+                return self._save(run_id, model_version, results, force)
+            except DatabaseError as e:
+                # another process stored one of these scans first (possible on servers,
+                # where writes are not serialised like SQLite's): again, it will be skipped
+                tries -= 1
+                if tries == 0 or not isinstance(e.__cause__, IntegrityError):
+                    raise
+
+    def _save(self, run_id: int, model_version: str, results: Sequence[ScanResult],
+              force: bool) -> list[bool]:
         stored = []
         with self._write() as session:
             for result in results:

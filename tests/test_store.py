@@ -2,6 +2,7 @@
 
 import os
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 from fakes import a_read
@@ -9,7 +10,7 @@ from sqlalchemy import event
 
 from postread.errors import DatabaseError
 from postread.records import Status
-from postread.store import ScanResult, Store
+from postread.store import ScanResult, ScanRow, Store
 
 
 def result(name="a.png", digest="h1", read=None, status=Status.ACCEPTED, page=0) -> ScanResult:
@@ -110,3 +111,23 @@ def test_full_disk_fails_cleanly_and_loses_nothing_committed(tmp_path):
         store.save(run, "m1", big)
     store.engine.dispose()
     assert [r.path for r in Store(str(tmp_path / "r.db")).export_rows()] == ["a.png"]
+
+
+def test_a_scan_stored_first_by_another_process_is_skipped_on_retry(tmp_path, monkeypatch):
+    """On a server a concurrent insert surfaces as a unique-constraint error: save retries."""
+    first, second = Store(str(tmp_path / "r.db")), Store(str(tmp_path / "r.db"))
+    run, other_run = first.start_run("m1", {}), first.start_run("m1", {})
+    real_save = second._save
+
+    def racing_save(*args):
+        monkeypatch.setattr(second, "_save", real_save)
+        first.save(other_run, "m1", [result()])  # the other process wins the race
+        with second._write() as session:  # what a server reports for the losing insert
+            session.add_all([ScanRow(content_hash="h1", model_version="m1", run_id=run,
+                                     path="x", page=0, size_bytes=0, status="failed",
+                                     read_at=datetime.now(UTC))])
+        raise AssertionError("the duplicate insert above must fail")
+
+    monkeypatch.setattr(second, "_save", racing_save)
+    assert second.save(run, "m1", [result()]) == [False]
+    assert len(second.export_rows()) == 1
