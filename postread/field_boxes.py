@@ -18,6 +18,8 @@ MIN_CELLS, MAX_CELLS = 4, 8
 """Box rows outside this count are not postal-code fields."""
 LINE_GAP = 15
 """Longest gap (working pixels) bridged in a box outline, e.g. where a digit crosses it."""
+OUTLINE_SUPPORT = 0.6
+"""Share of a box's outline the colour mask must show for a box whose hole was lost."""
 
 
 def box_holes(view: View) -> list[Rect]:
@@ -82,39 +84,73 @@ def _evenly_spaced(row: list[Rect]) -> bool:
     return odd <= 1 and float(pitches.max()) < 2.2 * typical
 
 
-def _outline_support(mask: np.ndarray, box: Rect) -> float:
-    """Share of a box outline's pixels (2 px tolerance) that the colour mask covers."""
+def _outline_support(near: np.ndarray, box: Rect) -> float:
+    """Share of a box outline's pixels that the (dilated) colour mask ``near`` covers."""
     x, y, w, h = box
-    if x < 2 or y < 2 or x + w + 2 >= mask.shape[1] or y + h + 2 >= mask.shape[0]:
+    if x < 2 or y < 2 or x + w + 2 >= near.shape[1] or y + h + 2 >= near.shape[0]:
         return 0.0
-    near = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
     edges = np.concatenate([near[y, x:x + w], near[y + h, x:x + w],
                             near[y:y + h, x], near[y:y + h, x + w]])
     return float(edges.mean())
 
 
-def complete_row(view: View, row: list[Rect]) -> list[Rect]:
+def _step(near: np.ndarray, edge: Rect, pitch: float, side: int) -> Rect | None:
+    """The box one step left or right of ``edge`` whose outline the mask shows best.
+
+    The step is searched from a little under the pitch to half a box over it, which
+    also crosses a wider group gap (Japan's 3 + 4, with its hyphen mark).
+    """
+    x, y, w, h = edge
+    best, support = None, OUTLINE_SUPPORT
+    for dy in (0, -1, 1, -2, 2):
+        for step in range(int(pitch - 0.1 * w), int(pitch + 0.5 * w) + 1):
+            guess = (int(x + side * step), y + dy, w, h)
+            value = _outline_support(near, guess)
+            if value > support + 0.02:
+                best, support = guess, value
+    return best
+
+
+def _pitch(near: np.ndarray, row: list[Rect], w: int, h: int) -> float:
+    """Distance between neighbouring boxes: from adjacent holes, else from the outlines."""
+    steps = [b[0] - a[0] for a, b in zip(row[:-1], row[1:], strict=True)]
+    adjacent = [s for s in steps if 0.8 * w < s < 1.45 * w]
+    if adjacent:
+        shortest = min(adjacent)
+        return float(np.median([s for s in adjacent if s < 1.15 * shortest]))
+    seed = (row[0][0], row[0][1], w, h)
+    found = _step(near, seed, 1.0 * w, 1) or _step(near, seed, 1.0 * w, -1)
+    return float(abs(found[0] - seed[0])) if found else 0.0
+
+
+def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) -> list[Rect]:
     """Add boxes whose hole was lost (heavy ink across the outline) but whose outline is there.
 
-    Gaps of two pitches get the missing box; the row is extended left and right while
-    the colour mask shows a box outline at the next pitch.
+    Ink crossing a box's outline breaks its hole, so a row may arrive with boxes
+    missing anywhere. The pitch comes from neighbouring holes (or the outlines); gaps
+    are filled and the row is extended left and right, one box at a time, while the
+    colour mask shows a box outline at about the next pitch.
     """
-    pitch = float(np.median(np.diff([x for x, _, _, _ in row]))) if len(row) > 1 else 0.0
-    if pitch <= 0:
-        return row
+    if near is None:
+        near = cv2.dilate(view.boxes, np.ones((5, 5), np.uint8)) > 0
     w = int(np.median([b[2] for b in row]))
     h = int(np.median([b[3] for b in row]))
+    pitch = _pitch(near, row, w, h)
+    if pitch <= 0:
+        return row
     filled = [row[0]]
     for box in row[1:]:
-        step = box[0] - filled[-1][0]
-        if 1.7 * pitch < step < 2.3 * pitch:
-            filled.append((int(filled[-1][0] + step / 2), (filled[-1][1] + box[1]) // 2, w, h))
+        while box[0] - filled[-1][0] > 1.6 * pitch and len(filled) < MAX_CELLS:
+            guess = _step(near, (filled[-1][0], filled[-1][1], w, h), pitch, 1)
+            if guess is None or guess[0] + 0.5 * w > box[0]:
+                break
+            filled.append(guess)
         filled.append(box)
     for side in (-1, 1):
         while len(filled) < MAX_CELLS:
             edge = filled[0] if side < 0 else filled[-1]
-            guess = (int(round(edge[0] + side * pitch)), edge[1], w, h)
-            if _outline_support(view.boxes, guess) < 0.6:
+            guess = _step(near, (edge[0], edge[1], w, h), pitch, side)
+            if guess is None:
                 break
             filled = [guess, *filled] if side < 0 else [*filled, guess]
     return filled
@@ -159,7 +195,9 @@ def _describe(view: View, row: list[Rect], largest: float) -> Found:
 
 def find_box_rows(view: View) -> list[Found]:
     """Every plausible code-box row in the view, scored (unsorted)."""
-    rows = [complete_row(view, row) for row in group_rows(box_holes(view)) if len(row) >= 2]
+    near = cv2.dilate(view.boxes, np.ones((5, 5), np.uint8)) > 0
+    rows = [complete_row(view, row, near) for row in group_rows(box_holes(view))
+            if len(row) >= 2]
     rows = [row for row in rows if MIN_CELLS <= len(row) <= MAX_CELLS and _evenly_spaced(row)]
     if not rows:
         return []
