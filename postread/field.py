@@ -82,12 +82,25 @@ def _to_field(view: View, found: Found, image_bgr: np.ndarray) -> CodeField:
     evidence = "; ".join((found.evidence, *view.notes))
     kind = FieldKind(found.kind)
     cells = tuple(mapping.cell(c) for c in found.cells) if kind is FieldKind.BOXES else ()
-    # Without colour, box outlines are dropped as lines nearly as long as a box's side.
-    lines = None
+    # Without colour, box outlines are dropped as straight lines where the outlines run
+    # (a digit crossing the outline cuts it into pieces, so the pieces may be short).
+    lines, outlines = None, None
     if cells and view.colourless:
-        lines = int(0.85 * min(min(w, h) for _, _, w, h in cells))
+        lines = int(0.4 * min(min(w, h) for _, _, w, h in cells))
+        outlines = _outline_band(cells, mapping.box, pixels.shape[:2])
     return CodeField(box=mapping.box, kind=kind, score=found.score, evidence=evidence,
-                     cells=cells, ink=soft_ink(pixels, lines))
+                     cells=cells, ink=soft_ink(pixels, lines, outlines))
+
+
+def _outline_band(cells: tuple[Box, ...], origin: Box, shape: tuple[int, int]) -> np.ndarray:
+    """Where the cells' printed outlines run in the field's pixels (a band for misplacement)."""
+    band = np.zeros(shape, np.uint8)
+    side = min(min(w, h) for _, _, w, h in cells)
+    width = max(3, int(round(0.16 * side)))
+    for x, y, w, h in cells:
+        corner = (x - origin[0], y - origin[1])
+        cv2.rectangle(band, corner, (corner[0] + w, corner[1] + h), 255, width)
+    return band > 0
 
 
 def locate(image_bgr: np.ndarray) -> list[CodeField]:
