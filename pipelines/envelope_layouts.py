@@ -259,7 +259,8 @@ def digits(cv: Canvas, code: str, opt: dict) -> Box | None:
     """A lone row of handwritten digits on plain paper, sometimes on a white label."""
     rng = cv.rng
     height = rng.uniform(70, 120)
-    width = len(code) * height * 0.75 + 80
+    # Room for wide handwriting: a person writing on a label keeps the digits on it.
+    width = len(code) * height * 1.15 + 40
     x = rng.uniform(60, max(80, cv.w / cv.s - width - 60))
     y = rng.uniform(150 + height, cv.h / cv.s - 120)
     if rng.random() < 0.5:

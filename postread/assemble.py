@@ -28,9 +28,13 @@ BOX_CONVENTIONS = {5: "fr", 6: "cn", 7: "jp"}
 READ_AT_MOST = 4
 """Candidate fields classified per scan (the best by location score)."""
 DISAGREE_MARGIN = 0.05
+"""Two fields whose ranks are this close and whose codes differ need a person."""
+RIVAL_CONFIDENCE = 0.5
+"""A rival field read less surely than this is text or scribble, not a competing code."""
+RIVAL_HEIGHT = 0.7
+"""A rival whose digits are smaller than this share of the best's is print, not a code."""
 MIN_RANK = 0.3
 """Below this rank the best candidate is not taken for a code at all (text, numbers)."""
-"""Two fields whose ranks are this close and whose codes differ need a person."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,41 @@ def _empty_recipient_boxes(reads: list[FieldRead]) -> FieldRead | None:
     return largest
 
 
+def _digit_height(read: FieldRead) -> float:
+    return float(np.median([d.box[3] for d in read.digits]))
+
+
+def _inside(inner: CodeField, outer: CodeField) -> bool:
+    """True when most of ``inner``'s box lies in ``outer``'s (one row cut two ways)."""
+    ax, ay, aw, ah = inner.box
+    bx, by, bw, bh = outer.box
+    w = min(ax + aw, bx + bw) - max(ax, bx)
+    h = min(ay + ah, by + bh) - max(ay, by)
+    return w > 0 and h > 0 and w * h > 0.7 * aw * ah
+
+
+def _rivals(best: FieldRead, other: FieldRead, fmt: CodeFormat) -> bool:
+    """True when ``other`` is a code as plausible as ``best`` that says something else.
+
+    Only a genuine competitor counts: close in rank, read as digits with some confidence,
+    written about as large (a sender's printed code or a postmark's date is smaller),
+    and not merely a part of the best field's own row (a ZIP+4's last four digits).
+    """
+    if not other.digits or other.code == best.code:
+        return False
+    if not fmt.allows(other.field.kind, len(other.digits)):
+        return False
+    if rank(other, fmt) <= rank(best, fmt) - DISAGREE_MARGIN:
+        return False
+    if other.confidence < RIVAL_CONFIDENCE:
+        return False
+    if _digit_height(other) < RIVAL_HEIGHT * _digit_height(best):
+        return False
+    freeform = FieldKind.FREEFORM
+    return not (best.field.kind is freeform and other.field.kind is freeform
+                and _inside(other.field, best.field))
+
+
 def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
               review_below: float) -> list[str]:
     problems = []
@@ -198,7 +237,10 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     reads = [read_field(image, f, classifier, fmt) for f in fields[:READ_AT_MOST]]
     ranked = sorted(reads, key=lambda r: rank(r, fmt), reverse=True)
     best = ranked[0]
-    empty = _empty_recipient_boxes(reads)
+    # Every box row counts for "the recipient's boxes are empty", however low it ranks.
+    rows = [read_field(image, f, classifier, fmt) for f in fields[READ_AT_MOST:]
+            if f.kind is FieldKind.BOXES and f.cells]
+    empty = _empty_recipient_boxes(reads + rows)
     if empty is not None:
         return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
                         fmt.name, field=empty.field, candidates=tuple(fields))
@@ -206,12 +248,7 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
         return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found (only empty "
                         "box rows or marks that do not read as a code)", fmt.name,
                         candidates=tuple(fields))
-    rival = next(
-        (r for r in ranked[1:] if r.digits and r.code != best.code
-         and fmt.allows(r.field.kind, len(r.digits))
-         and rank(r, fmt) > rank(best, fmt) - DISAGREE_MARGIN),
-        None,
-    )
+    rival = next((r for r in ranked[1:] if _rivals(best, r, fmt)), None)
     problems = _problems(best, rival, fmt, review_below)
     chosen = best.field
     evidence = f"{chosen.evidence}; chosen with rank {rank(best, fmt):.2f}"

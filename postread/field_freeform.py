@@ -20,6 +20,8 @@ from postread.field_view import Found, View
 MIN_DIGITS, MAX_DIGITS = 4, 9
 SMALL_PRINT = 0.05
 """Rows shorter than this share of the envelope's height may be sender or postage print."""
+PRINT_EVENNESS = 0.045
+"""Marks whose heights and baselines vary less than this (times their height) are type."""
 WORD_GAPS = (0.45, 0.7)
 """Gaps (times the marks' height) at which a line is cut into words."""
 
@@ -39,6 +41,11 @@ class Mark:
         return self.y + self.h / 2
 
     @property
+    def cx(self) -> float:
+        """Horizontal centre."""
+        return self.x + self.w / 2
+
+    @property
     def right(self) -> int:
         """Right edge."""
         return self.x + self.w
@@ -53,6 +60,13 @@ def _components(ink: np.ndarray) -> list[Mark]:
     ]
 
 
+def _encloses(big: Mark, small: Mark) -> bool:
+    """True when ``big`` is much larger than ``small`` and its box holds it whole."""
+    inside = (big.x <= small.x and big.y <= small.y and small.right <= big.right
+              and small.y + small.h <= big.y + big.h)
+    return inside and big.h > 1.3 * small.h and big.w > 1.5 * small.w
+
+
 def _join_pieces(marks: list[Mark]) -> list[Mark]:
     """Merge marks that overlap horizontally and sit close vertically (broken strokes)."""
     marks = sorted(marks, key=lambda m: m.x)
@@ -65,7 +79,9 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
             tall = max(mark.h, other.h)
             # Long flat strokes (underlines, a label's shadow) are not pieces of a digit.
             flat = max(mark.w, other.w) > 2.5 * tall
-            if overlap > 0.5 * narrow and gap_y < 0.35 * tall and not flat:
+            # A label's outline or shadow around the digits is a frame, not a piece of one.
+            frame = _encloses(mark, other) or _encloses(other, mark)
+            if overlap > 0.5 * narrow and gap_y < 0.35 * tall and not flat and not frame:
                 x0, y0 = min(mark.x, other.x), min(mark.y, other.y)
                 x1 = max(mark.right, other.right)
                 y1 = max(mark.y + mark.h, other.y + other.h)
@@ -92,11 +108,15 @@ def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
     lines: list[list[Mark]] = []
     for mark in tall:
         for line in lines:
-            last = line[-1]
-            gap = mark.x - last.right
-            same_line = abs(mark.cy - last.cy) < 0.4 * max(mark.h, last.h)
-            similar = 0.45 < mark.h / last.h < 2.2
-            if same_line and similar and -0.3 * last.h < gap < 1.6 * max(mark.h, last.h):
+            # The line's recent marks, not just its last: one broken or small mark (a
+            # digit's detached stroke) must not end the line.
+            recent = line[-3:]
+            last_h = float(np.median([m.h for m in recent]))
+            last_cy = float(np.median([m.cy for m in recent]))
+            gap = mark.x - max(m.right for m in recent)
+            same_line = abs(mark.cy - last_cy) < 0.4 * max(mark.h, last_h)
+            similar = 0.45 < mark.h / last_h < 2.2
+            if same_line and similar and -0.3 * last_h < gap < 1.6 * max(mark.h, last_h):
                 line.append(mark)
                 break
         else:
@@ -126,11 +146,24 @@ def _zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:
     for first, second in zip(words[:-1], words[1:], strict=True):
         height = float(np.median([m.h for m in first + second]))
         left, right = first[-1].right, second[0].x
-        dash = any(left - 2 <= h.x and h.right <= right + 2 and abs(h.cy - first[-1].cy)
-                   < 0.4 * height for h in hyphens)
+        # A dash is judged against these digits' height, not the envelope's text size.
+        dash = any(left - 2 <= h.x and h.right <= right + 2 and _is_hyphen(h, height)
+                   and abs(h.cy - first[-1].cy) < 0.4 * height for h in hyphens)
         if dash and right - left < 2.0 * height:
             joined.append(first + second)
     return joined
+
+
+def _printed(word: list[Mark]) -> bool:
+    """True when every mark has the same height on one baseline, as type does.
+
+    Handwriting varies a few percent in both; printed words (a name, a town) do not.
+    """
+    heights = [m.h for m in word]
+    bottoms = [m.y + m.h for m in word]
+    height = float(np.median(heights))
+    return (max(heights) - min(heights) <= PRINT_EVENNESS * height
+            and max(bottoms) - min(bottoms) <= PRINT_EVENNESS * height)
 
 
 def _inside_ring(rect: tuple[int, int, int, int], rings: list[Mark]) -> bool:
@@ -148,6 +181,25 @@ class _Context:
     """Median height of character-sized marks: the envelope's text size."""
     rings: list[Mark]
     """Postmark rings and stamp frames."""
+    marks: list[Mark]
+    """Every character-sized mark (for what lies below a row)."""
+
+
+def _lines_below(rect: tuple[int, int, int, int], height: float, ctx: _Context) -> bool:
+    """True when text-sized marks sit under the row: it is not its block's last line.
+
+    Addresses end with the code (ZIP after the town, a Hungarian code under it); a name
+    or street line always has more of the address below it. Ticks along the bottom edge
+    do not count.
+    """
+    x0, y0, x1, y1 = rect
+    for m in ctx.marks:
+        below = y1 + 0.15 * height < m.y < y1 + 2.2 * height
+        beside = x0 - 2 * height < m.cx < x1 + 2 * height
+        if below and beside and m.h > 0.5 * ctx.text_h and m.w > 0.3 * m.h \
+                and m.y + m.h < 0.93 * ctx.height:
+            return True
+    return False
 
 
 def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: float) -> Found:
@@ -167,6 +219,10 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
         score, notes = score + 0.1, notes + ["ends its line"]
     else:
         score, notes = score - 0.05, notes + ["followed by more text (a street number?)"]
+    if _lines_below((x0, y0, x1, y1), height, ctx):
+        score, notes = score - 0.1, notes + ["more address lines below it"]
+    else:
+        score, notes = score + 0.05, notes + ["last line of its block"]
     # Sender blocks and postage imprints are small print; a large handwritten row is a
     # code wherever it sits (a lone code on a label can be anywhere).
     small = height < SMALL_PRINT * ctx.height
@@ -176,6 +232,8 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
         (y1 > 0.94 * ctx.height, 0.2, "on the bottom edge (barcode ticks?)"),
         (np.median([m.w / m.h for m in word]) < 0.3, 0.2, "all marks thin like ticks"),
         (min(m.h for m in word) < 0.7 * height, 0.1, "uneven heights (letters?)"),
+        (len(word) == MAX_DIGITS and bonus <= 0, 0.1, "9 marks with no ZIP+4 hyphen (a word?)"),
+        (_printed(word), 0.1, "even heights and baseline (printed text?)"),
         (_inside_ring((x0, y0, x1 - x0, y1 - y0), ctx.rings), 0.25, "inside a postmark ring"),
     )
     for hit, cost, note in penalties:
@@ -190,9 +248,21 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
                  evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word))
 
 
+def _without_rules(ink: np.ndarray) -> np.ndarray:
+    """The ink less long straight rules (a label's edge or shadow, an underline).
+
+    Only runs longer than any digit is tall are taken: a rule touching a digit would
+    otherwise make one mark of the digit and the label around it.
+    """
+    height, width = ink.shape
+    across = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, int(0.1 * width)), np.uint8))
+    down = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((int(0.2 * height), 1), np.uint8))
+    return cv2.subtract(ink, across | down)
+
+
 def find_freeform(view: View) -> list[Found]:
     """Every plausible free-form code in the view, scored (unsorted)."""
-    marks = _join_pieces(_components(view.ink))
+    marks = _join_pieces(_components(_without_rules(view.ink)))
     image_h, image_w = view.image.shape[:2]
     min_h, max_h = 0.012 * image_h, 0.2 * image_h
     sized = [m.h for m in marks if min_h <= m.h <= max_h]
@@ -200,8 +270,9 @@ def find_freeform(view: View) -> list[Found]:
         return []
     text_h = float(np.median(sized))
     ctx = _Context(image_w, image_h, text_h,
-                   [m for m in marks if m.h > 3 * text_h and 0.6 < m.w / m.h < 1.6])
-    hyphens = [m for m in marks if _is_hyphen(m, text_h * 1.5)]
+                   [m for m in marks if m.h > 3 * text_h and 0.6 < m.w / m.h < 1.6],
+                   [m for m in marks if min_h <= m.h <= max_h])
+    hyphens = [m for m in marks if m.w >= 1.3 * m.h]
     found = []
     for line in _lines(marks, min_h, max_h):
         seen: set[tuple[int, ...]] = set()
