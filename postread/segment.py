@@ -21,6 +21,10 @@ from postread.records import Box, CodeField, DigitCrop, FieldKind
 
 INK_LEVEL = 96
 """Soft-ink level above which a pixel counts as ink for component analysis."""
+FAINT_INK_LEVEL = 32
+"""In box rows, paler ink still belongs to a digit when it is connected to ink above INK_LEVEL."""
+PIECE_REACH = 0.1
+"""A piece beyond the box row joins a digit this close to it (times the box height)."""
 ONE_DIGIT_MAX_RATIO = 1.25
 """A free-form mark wider than this times its height holds two or more digits."""
 
@@ -59,10 +63,20 @@ def _empty(box: Box) -> DigitCrop:
     return DigitCrop(box=box, pixels=np.zeros((28, 28), np.uint8), empty=True)
 
 
-def _components(ink: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    binary = (ink >= INK_LEVEL).astype(np.uint8)
+def _components(ink: np.ndarray, low: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+    """Connected ink components; with ``low``, by hysteresis (faint strokes joined to strong).
+
+    A thin, pale stroke (a pen running dry, MNIST's grey loops) stays below INK_LEVEL and
+    would be cut off its digit; with ``low`` a component is everything above ``low``
+    that is connected to ink above INK_LEVEL, and wholly faint components count as empty.
+    """
+    binary = (ink >= (low or INK_LEVEL)).astype(np.uint8)
     # Anti-aliased halos count as part of the stroke they surround, not as separate specks.
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if low is not None:
+        strong = np.zeros(count, bool)
+        strong[np.unique(labels[ink >= INK_LEVEL])] = True
+        stats[~strong, cv2.CC_STAT_AREA] = 0
     halo = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
     labels = np.where((labels == 0) & (ink > 0), halo, labels)
     return count, labels, stats
@@ -92,6 +106,22 @@ def _cut_columns(pixels: np.ndarray, columns: list[tuple[int, int]],
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
+def _join_pieces(labels: np.ndarray, stats: np.ndarray, outside: list[int],
+                 owned: list[np.ndarray], columns: list[tuple[int, int]], cell_h: int) -> None:
+    """Give a box the small pieces beyond the row that nearly touch its digit (a pen skip)."""
+    reach = max(2, int(round(PIECE_REACH * cell_h)))
+    near = [cv2.dilate(mask.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
+            if mask.any() and outside else None for mask in owned]
+    for label in outside:
+        if stats[label][cv2.CC_STAT_HEIGHT] > 0.6 * cell_h:
+            continue
+        pixels = labels == label
+        mass = [float(pixels[:, a:b].sum()) for a, b in columns]
+        best = int(np.argmax(mass))
+        if near[best] is not None and mass[best] >= 0.75 * sum(mass) and near[best][pixels].any():
+            owned[best] |= pixels
+
+
 def segment_boxes(ink: np.ndarray, field: CodeField) -> list[DigitCrop]:
     """One crop per box.
 
@@ -105,13 +135,18 @@ def segment_boxes(ink: np.ndarray, field: CodeField) -> list[DigitCrop]:
     columns = _columns(cells, ink.shape[1])
     top = min(y for _, y, _, _ in cells)
     bottom = max(y + h for _, y, _, h in cells)
-    count, labels, stats = _components(ink)
+    count, labels, stats = _components(ink, FAINT_INK_LEVEL)
     owned = [np.zeros(ink.shape, bool) for _ in cells]
+    outside = []
     for label in range(1, count):
         x, y, w, h, area = stats[label]
         inside = min(y + h, bottom) - max(y, top)
-        # Specks and marks mostly outside the row's height are not this row's digits.
-        if inside < 0.3 * h or area < 0.01 * cells[0][2] * cells[0][3]:
+        if area < 0.01 * cells[0][2] * cells[0][3]:
+            continue
+        # Marks mostly outside the row's height are not this row's digits, unless they
+        # are a broken-off piece touching a digit (checked below).
+        if inside < 0.3 * h:
+            outside.append(label)
             continue
         pixels = labels == label
         mass = [float(pixels[:, a:b].sum()) for a, b in columns]
@@ -122,6 +157,7 @@ def segment_boxes(ink: np.ndarray, field: CodeField) -> list[DigitCrop]:
         for index, (a, b) in enumerate(_cut_columns(pixels, columns, cells[0][2])):
             if mass[index] > 0.1 * sum(mass):
                 owned[index][:, a:b] |= pixels[:, a:b]
+    _join_pieces(labels, stats, outside, owned, columns, cells[0][3])
     crops = []
     for (cx, cy, cw, ch), mask in zip(cells, owned, strict=True):
         crop = _crop(ink, mask, origin) if mask.sum() > 0.01 * cw * ch else None
