@@ -18,6 +18,8 @@ MIN_CELLS, MAX_CELLS = 4, 8
 """Box rows outside this count are not postal-code fields."""
 LINE_GAP = 15
 """Longest gap (working pixels) bridged in a box outline, e.g. where a digit crosses it."""
+PALE_INK = 30
+"""Darkness below the paper (levels) that counts as ink inside a box."""
 OUTLINE_SUPPORT = 0.6
 """Share of a box's outline the colour mask must show for a box whose hole was lost."""
 
@@ -157,11 +159,18 @@ def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) ->
 
 
 def cell_ink(view: View, cell: Rect) -> float:
-    """Share of a box's inner area covered by ink (the outline's own pixels excluded)."""
+    """Share of a box's inner area covered by ink (the outline's own pixels excluded).
+
+    Pale ink (pencil on a faint envelope) counts: the image-wide ink mask can miss it
+    when dark print sets its threshold, so the darkness itself is read where there is one.
+    """
     x, y, w, h = cell
     inset_x, inset_y = max(1, w // 8), max(1, h // 8)
-    inner = view.ink[y + inset_y:y + h - inset_y, x + inset_x:x + w - inset_x]
-    return float(np.mean(inner > 0)) if inner.size else 0.0
+    rows, cols = slice(y + inset_y, y + h - inset_y), slice(x + inset_x, x + w - inset_x)
+    inner = view.ink[rows, cols] > 0
+    if view.darkness is not None and not view.colourless:
+        inner |= (view.darkness[rows, cols] > PALE_INK) & (view.boxes[rows, cols] == 0)
+    return float(np.mean(inner)) if inner.size else 0.0
 
 
 def _describe(view: View, row: list[Rect], largest: float) -> Found:

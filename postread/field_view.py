@@ -42,6 +42,9 @@ class View:
     """Working-size uint8 mask, 255 = red/orange printed colour (boxes, stamps, ticks)."""
     colourless: bool = False
     """No printed colour at all: ``boxes`` holds straight ink lines instead."""
+    darkness: np.ndarray | None = None
+    """Working-size float32 darkness below the paper (``ink_darkness``): pale ink shows here
+    even where Otsu's ``ink`` split (set by the darkest print) leaves it out."""
 
 
 def is_binarised_negative(image_bgr: np.ndarray) -> bool:
@@ -79,9 +82,10 @@ def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
     return np.clip(paper - red, 0, None)
 
 
-def ink_mask(image_bgr: np.ndarray, boxes: np.ndarray | None = None) -> np.ndarray:
+def ink_mask(image_bgr: np.ndarray, boxes: np.ndarray | None = None,
+             dark: np.ndarray | None = None) -> np.ndarray:
     """Binary ink (255) by Otsu on the darkness, red/orange print removed."""
-    dark = ink_darkness(image_bgr)
+    dark = ink_darkness(image_bgr) if dark is None else dark
     scaled = np.clip(dark * (255.0 / max(float(dark.max()), 1.0)), 0, 255).astype(np.uint8)
     level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # Otsu alone splits faint paper texture when there is little ink: keep a floor.
@@ -178,14 +182,16 @@ def make_view(image_bgr: np.ndarray) -> View:
     # Faint boxes differ from the paper by only a few levels of redness; scans have almost
     # no redness noise, and only box-shaped holes count, so a low threshold is safe here.
     boxes = box_colour_mask(upright, FAINT_PRINT_EXCESS)
-    ink = ink_mask(upright, box_colour_mask(upright))
+    darkness = ink_darkness(upright)
+    ink = ink_mask(upright, box_colour_mask(upright), darkness)
     colourless = not boxes.any()
     if colourless:
         # No colour to drop out (a binarised or grey scan): boxes are straight ink lines.
         boxes = line_mask(ink, BOX_LINE_MIN)
         notes.append("no colour: boxes sought as straight lines")
     return View(image=upright, to_scan=np.linalg.inv(warp @ to_small), inverted=inverted,
-                notes=tuple(notes), ink=ink, boxes=boxes, colourless=colourless)
+                notes=tuple(notes), ink=ink, boxes=boxes, colourless=colourless,
+                darkness=darkness)
 
 
 @dataclass(frozen=True)
