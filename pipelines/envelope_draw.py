@@ -23,6 +23,8 @@ PAPERS = {"white": (244, 245, 246), "grey": (212, 214, 214), "buff": (196, 222, 
 INKS = {"black": (35, 30, 30), "blue": (150, 60, 25), "pencil": (105, 105, 110)}
 ORANGE, RED = (40, 135, 245), (45, 40, 215)
 _CAP = 22.0  # Hershey capital height at fontScale 1, in pixels
+MESSY_MAX_WIDTH = 1.1
+"""Widest a digit written in a box gets, relative to the box's width."""
 
 
 class DigitSource(Protocol):
@@ -164,6 +166,13 @@ def fill_boxes(cv: Canvas, cells: list[Box], code: str) -> None:
     for (bx, by, bw, bh), ch in zip(cells, code, strict=False):
         frac = cv.rng.uniform(0.85, 1.05) if cv.messy else cv.rng.uniform(0.58, 0.78)
         a = hand_digit(cv, int(ch), bh * frac / cv.s)
+        if a.shape[1] > MESSY_MAX_WIDTH * bw:
+            # A box holds the hand sideways: a writer who overflows it goes up and down
+            # rather than writing on top of the next digit (a wide MNIST 0 or 2 at the
+            # box's full height would cover half its neighbour, which nobody could read).
+            f = MESSY_MAX_WIDTH * bw / a.shape[1]
+            a = cv2.resize(a, (max(1, int(a.shape[1] * f)), max(1, int(a.shape[0] * f))),
+                           interpolation=cv2.INTER_AREA)
         # Messy hands cross the printed edges but stay mostly in their own cell.
         ox, oy = (0.1, 0.15) if cv.messy else (0.05, 0.06)
         x = bx + (bw - a.shape[1]) // 2 + int(np.clip(cv.rng.normal(0, bw * ox), -bw / 4, bw / 4))
