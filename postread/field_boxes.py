@@ -96,6 +96,17 @@ def _outline_support(near: np.ndarray, box: Rect) -> float:
     return float(edges.mean())
 
 
+def _outline_evidence(view: View) -> np.ndarray:
+    """Where a box outline may run (2 px tolerance): the print, or without colour any ink.
+
+    A binarised scan's thin box lines come out dotted and broken wherever a digit
+    crosses them, so only a part survives as straight lines; the ink itself still
+    shows the whole outline.
+    """
+    mask = view.boxes | view.ink if view.colourless else view.boxes
+    return cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
+
+
 def _step(near: np.ndarray, edge: Rect, pitch: float, side: int) -> Rect | None:
     """The box one step left or right of ``edge`` whose outline the mask shows best.
 
@@ -103,14 +114,17 @@ def _step(near: np.ndarray, edge: Rect, pitch: float, side: int) -> Rect | None:
     also crosses a wider group gap (Japan's 3 + 4, with its hyphen mark).
     """
     x, y, w, h = edge
-    best, support = None, OUTLINE_SUPPORT
-    for dy in (0, -1, 1, -2, 2):
-        for step in range(int(pitch - 0.1 * w), int(pitch + 0.5 * w) + 1):
-            guess = (int(x + side * step), y + dy, w, h)
-            value = _outline_support(near, guess)
-            if value > support + 0.02:
-                best, support = guess, value
-    return best
+    steps = np.arange(int(pitch - 0.1 * w), int(pitch + 0.5 * w) + 1)
+    support = np.array([[_outline_support(near, (int(x + side * step), y + dy, w, h))
+                         for step in steps] for dy in (-2, -1, 0, 1, 2)])
+    dy, _ = np.unravel_index(int(np.argmax(support)), support.shape)
+    best = float(support.max())
+    if best < OUTLINE_SUPPORT:
+        return None
+    # The outline lines have a width and the mask is dilated: the support has a plateau,
+    # whose middle is the box.
+    plateau = steps[support[dy] >= best - 0.02]
+    return (int(x + side * int(np.median(plateau))), y + int(dy) - 2, w, h)
 
 
 def _pitch(near: np.ndarray, row: list[Rect], w: int, h: int) -> float:
@@ -134,9 +148,13 @@ def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) ->
     colour mask shows a box outline at about the next pitch.
     """
     if near is None:
-        near = cv2.dilate(view.boxes, np.ones((5, 5), np.uint8)) > 0
+        near = _outline_evidence(view)
     w = int(np.median([b[2] for b in row]))
     h = int(np.median([b[3] for b in row]))
+    # A hole cut short (a stroke taken for an outline, ink across a line) would put its
+    # cell off the row: every cell gets the row's size and top (the view is upright).
+    top = int(np.median([b[1] for b in row if abs(b[3] - h) <= 0.1 * h] or [row[0][1]]))
+    row = [(x, top, w, h) for x, _, _, _ in row]
     pitch = _pitch(near, row, w, h)
     if pitch <= 0:
         return row
@@ -202,11 +220,22 @@ def _describe(view: View, row: list[Rect], largest: float) -> Found:
     )
 
 
+def _inside(box: Rect, row: list[Rect]) -> bool:
+    """True when ``box`` is (about) one of the row's boxes."""
+    x, y, w, h = box
+    return any(abs(x - bx) < 0.5 * w and abs(y - by) < 0.5 * h for bx, by, _, _ in row)
+
+
 def find_box_rows(view: View) -> list[Found]:
     """Every plausible code-box row in the view, scored (unsorted)."""
-    near = cv2.dilate(view.boxes, np.ones((5, 5), np.uint8)) > 0
-    rows = [complete_row(view, row, near) for row in group_rows(box_holes(view))
-            if len(row) >= 2]
+    near = _outline_evidence(view)
+    rows: list[list[Rect]] = []
+    # Longest first; a lone hole is completed too (its neighbours' holes may all be
+    # broken by ink), unless it already sits in a completed row.
+    for seed in sorted(group_rows(box_holes(view)), key=len, reverse=True):
+        if any(_inside(seed[0], row) for row in rows):
+            continue
+        rows.append(complete_row(view, seed, near))
     rows = [row for row in rows if MIN_CELLS <= len(row) <= MAX_CELLS and _evenly_spaced(row)]
     if not rows:
         return []

@@ -187,7 +187,7 @@ def make_view(image_bgr: np.ndarray) -> View:
     colourless = not boxes.any()
     if colourless:
         # No colour to drop out (a binarised or grey scan): boxes are straight ink lines.
-        boxes = line_mask(ink, BOX_LINE_MIN)
+        boxes = outline_lines(ink, BOX_LINE_MIN)
         notes.append("no colour: boxes sought as straight lines")
     return View(image=upright, to_scan=np.linalg.inv(warp @ to_small), inverted=inverted,
                 notes=tuple(notes), ink=ink, boxes=boxes, colourless=colourless,
@@ -217,13 +217,45 @@ def line_mask(ink: np.ndarray, length: int) -> np.ndarray:
     ``length`` along the line are bridged first; only runs along one axis are bridged,
     which leaves handwriting (curved, slanted) as it was.
     """
+    across, down = _straight_runs(ink, length)
+    return across | down
+
+
+def _straight_runs(ink: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical runs at least ``length`` long, gaps of length / 8 bridged."""
     length = max(3, int(length))
     bridge = max(1, length // 8)
     across = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((1, bridge), np.uint8))
     across = cv2.morphologyEx(across, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
     down = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((bridge, 1), np.uint8))
     down = cv2.morphologyEx(down, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
-    return across | down
+    return across, down
+
+
+def outline_lines(ink: np.ndarray, length: int) -> np.ndarray:
+    """Straight lines that can belong to box outlines: each meets a line across it at an end.
+
+    A box's top and bottom lines end at its sides (and the sides at them), while a
+    digit's straight bar (the top of a 7, the base of a 2) floats inside the box; taken
+    for an outline, such a bar would split the box's hole in two.
+    """
+    across, down = _straight_runs(ink, length)
+    bridge = max(1, int(length) // 8)
+    reach = np.ones((2 * bridge + 1, 2 * bridge + 1), np.uint8)
+    kept = []
+    for own, other, axis in ((across, down, 1), (down, across, 0)):
+        near = cv2.dilate(other, reach) > 0
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(own, connectivity=8)
+        keep = np.zeros(count, bool)
+        for label in range(1, count):
+            x, y, w, h, _ = stats[label]
+            if axis == 1:  # horizontal: its left or right end meets a vertical line
+                ends = (near[y:y + h, x:x + bridge + 1], near[y:y + h, x + w - bridge - 1:x + w])
+            else:  # vertical: its top or bottom end meets a horizontal line
+                ends = (near[y:y + bridge + 1, x:x + w], near[y + h - bridge - 1:y + h, x:x + w])
+            keep[label] = any(end.any() for end in ends)
+        kept.append(np.where(keep[labels], 255, 0).astype(np.uint8))
+    return kept[0] | kept[1]
 
 
 def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
