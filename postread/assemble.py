@@ -18,6 +18,7 @@ from postread.classify import DigitClassifier, to_predictions
 from postread.field import locate
 from postread.records import CodeField, CodeRead, DigitCrop, DigitPrediction, FieldKind, Status
 from postread.segment import segment
+from postread.segment_lattice import best_paths, lattice
 
 NAMED_FORMATS = {"us": (5, 9), "fr": (5,), "cn": (6,), "jp": (7,), "hu": (4,)}
 """Digit counts each named format allows."""
@@ -25,6 +26,19 @@ AUTO_BOXES = range(4, 8)
 AUTO_FREEFORM = range(4, 10)
 BOX_CONVENTIONS = {5: "fr", 6: "cn", 7: "jp"}
 """What a full box row of this many boxes is called in the read's format column."""
+MAX_FREEFORM = 12
+"""Longest free-form reading considered (longer ones are text, not codes)."""
+CUT_MARGIN = 1.0
+"""A different cut of the row within this cost (log units) of the best needs a person."""
+ODD_SHAPE = 2.0
+"""A chosen cut whose shape cost reaches this holds a mark unlike one digit."""
+LEFTOVER = 0.25
+"""Ink in the row outside every digit, in digits' worth, that may be part of a digit."""
+MIN_BOX_SHARE = 0.035
+"""An empty box row less tall than this share of the image is no code field (the sender's
+boxes are about 0.05 of an envelope's height, the recipient's 0.1; a photo shrinks both)."""
+ZIP4_DIGITS = 9
+"""A free-form field of two hyphenated groups (ZIP+4) holds 5 + 4 digits."""
 READ_AT_MOST = 4
 """Candidate fields classified per scan (the best by location score)."""
 DISAGREE_MARGIN = 0.05
@@ -85,6 +99,8 @@ class FieldRead:
     digits: tuple[DigitPrediction, ...]
     empty_inside: bool
     """A box row with an empty box between written ones (or before them)."""
+    doubts: tuple[str, ...] = ()
+    """Free-form: why the cut into digits is uncertain (another cut reads as well, ...)."""
 
     @property
     def code(self) -> str:
@@ -120,23 +136,37 @@ def _read_boxes(image: np.ndarray, field: CodeField, classifier: DigitClassifier
 
 def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassifier,
                    fmt: CodeFormat) -> FieldRead:
-    natural = FieldRead(field, tuple(_classify(segment(image, field), classifier)), False)
-    count = len(natural.digits)
-    options = [natural]
-    for wanted in fmt.freeform:
-        # Only near counts: a forced split far from the natural one invents digits.
-        if wanted != count and abs(wanted - count) <= 2 and count:
-            crops = segment(image, field, digits=wanted)
-            options.append(FieldRead(field, tuple(_classify(crops, classifier)), False))
-
-    def quality(read: FieldRead) -> tuple[bool, float]:
-        return fmt.allows(field.kind, len(read.digits)), read.typical
-
-    best = max(options, key=quality)
-    # The natural cut wins unless another is clearly surer or fits the format better.
-    if quality(natural)[0] == quality(best)[0] and best.typical < natural.typical + 0.05:
-        return natural
-    return best
+    lat = lattice(image, field)
+    crops = [c for arc in lat.arcs for c in arc.crops]
+    if not crops:
+        return FieldRead(field, (), False)
+    probabilities = classifier.probabilities(np.stack([c.pixels for c in crops]))
+    per_arc, at = [], 0
+    for arc in lat.arcs:
+        per_arc.append(probabilities[at:at + len(arc.crops)])
+        at += len(arc.crops)
+    counts = fmt.freeform
+    if field.zip4 and ZIP4_DIGITS in counts:
+        counts = (ZIP4_DIGITS,)  # 5 + 4 digits around the hyphen, whatever the ink suggests
+    paths = best_paths(lat, per_arc, tuple(range(1, MAX_FREEFORM + 1)))
+    if not paths:
+        return FieldRead(field, (), False)
+    # The cheapest cut that fits the format; the cheapest of all when none does.
+    pool = {n: p for n, p in paths.items() if n in counts} or paths
+    best = min(pool.values(), key=lambda p: p.cost)
+    doubts = []
+    # A different reading that also fits the format, nearly as cheap: a person decides.
+    other = min((p for p in pool.values() if p.code != best.code),
+                key=lambda p: p.cost, default=None)
+    if other is not None and other.cost - best.cost < CUT_MARGIN:
+        doubts.append(f"another cut of the row reads {other.code} "
+                      f"(cost +{other.cost - best.cost:.1f})")
+    if lat.leftover >= LEFTOVER:
+        doubts.append(f"ink beside the digits left unread ({lat.leftover:.2f} of a digit)")
+    if best.prior >= ODD_SHAPE:
+        doubts.append("a mark that does not look like one digit")
+    digits = to_predictions(best.probabilities, [c.box for c in best.crops])
+    return FieldRead(field, tuple(digits), False, tuple(doubts))
 
 
 def read_field(image: np.ndarray, field: CodeField, classifier: DigitClassifier,
@@ -156,11 +186,12 @@ def rank(read: FieldRead, fmt: CodeFormat) -> float:
     return read.field.score * (0.5 + 0.5 * read.typical) * fits * whole
 
 
-def _empty_recipient_boxes(reads: list[FieldRead]) -> FieldRead | None:
+def _empty_recipient_boxes(reads: list[FieldRead], image_height: int) -> FieldRead | None:
     """The largest box row when it is empty and clearly larger than any written one.
 
     The recipient's boxes are the large ones (the sender's are smaller); when they are
-    empty there is no code to read, whatever is written in the sender's boxes.
+    empty there is no code to read, whatever is written in the sender's boxes. A row of
+    tiny boxes (a stamp's or an imprint's frames) is nobody's code field.
     """
     rows = [r for r in reads if r.field.kind is FieldKind.BOXES and r.field.cells]
     if not rows:
@@ -173,7 +204,7 @@ def _empty_recipient_boxes(reads: list[FieldRead]) -> FieldRead | None:
     written = [height(r) for r in rows if r.digits]
     if largest.digits or any(h > height(largest) / 1.2 for h in written):
         return None
-    return largest
+    return largest if height(largest) >= MIN_BOX_SHARE * image_height else None
 
 
 def _digit_height(read: FieldRead) -> float:
@@ -222,6 +253,9 @@ def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
         problems.append(f"{count} digits, format {fmt.name} expects {expected}")
     if best.empty_inside:
         problems.append("empty box in the field")
+    problems.extend(best.doubts)
+    if best.field.zip4 and count != ZIP4_DIGITS:
+        problems.append(f"{count} digits in a hyphenated ZIP+4 field (9 expected)")
     if best.confidence < review_below:
         problems.append(f"confidence {best.confidence:.2f} below {review_below:.2f}")
     if rival is not None:
@@ -237,10 +271,14 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     reads = [read_field(image, f, classifier, fmt) for f in fields[:READ_AT_MOST]]
     ranked = sorted(reads, key=lambda r: rank(r, fmt), reverse=True)
     best = ranked[0]
-    # Every box row counts for "the recipient's boxes are empty", however low it ranks.
-    rows = [read_field(image, f, classifier, fmt) for f in fields[READ_AT_MOST:]
-            if f.kind is FieldKind.BOXES and f.cells]
-    empty = _empty_recipient_boxes(reads + rows)
+    # An empty box row ranked below the classified ones still says "no code here" (its
+    # empty boxes rank low), unless a confident free-form code outranks it.
+    sure_freeform = (best.field.kind is FieldKind.FREEFORM and best.digits
+                     and best.confidence >= 0.9 and not best.doubts)
+    rows = [] if sure_freeform else [
+        read_field(image, f, classifier, fmt) for f in fields[READ_AT_MOST:]
+        if f.kind is FieldKind.BOXES and len(f.cells) in AUTO_BOXES]
+    empty = _empty_recipient_boxes(reads + rows, image.shape[0])
     if empty is not None:
         return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
                         fmt.name, field=empty.field, candidates=tuple(fields))

@@ -245,7 +245,8 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     rect = (bx0, by0, min(ctx.width, x1 + pad) - bx0, min(ctx.height, y1 + pad) - by0)
     evidence = f"free-form row of {digits} digit-sized marks, " + ", ".join(notes)
     return Found(rect=rect, kind="freeform", score=round(float(np.clip(score, 0.01, 0.85)), 3),
-                 evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word))
+                 evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word),
+                 zip4=bonus > 0)
 
 
 def _without_rules(ink: np.ndarray) -> np.ndarray:

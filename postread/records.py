@@ -75,6 +75,8 @@ class CodeField:
     """For box rows: each printed box, left to right, in scan coordinates."""
     ink: np.ndarray | None = field(default=None, repr=False, compare=False)
     """The field's ink mask (uint8, 255 = ink, boxes already dropped out), same size as box."""
+    zip4: bool = False
+    """Free-form: two digit groups joined by a hyphen, so the code must have 5 + 4 digits."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,275 @@
+"""Every plausible way to cut a free-form row into digits, for the classifier to choose from.
+
+A free-form row is a sequence of ink marks (components, with pieces that overlap
+horizontally already joined). Most marks are one digit, but a wide mark may be two or
+three touching digits and a short one may be a piece of a broken digit. The lattice
+holds, for each mark or pair of neighbouring marks, every reading of it as 1, 2 or 3
+digit crops, each with a prior cost from its shape alone (log units: 0 is as plain as a
+digit gets). ``best_path`` then picks the cheapest way through the row, adding the
+classifier's surprise (-log p) for every digit, so the choice of cut is made by the
+digits the classifier is surest of. The shape prior matters because an MNIST-style crop
+has lost its size: a stray fragment normalised to 28 x 28 can look like a confident 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from postread.records import CodeField, DigitCrop
+from postread.segment import _crop, _field_ink, _height, _marks, _Piece, _split
+
+BAND = (0.12, 0.88)
+"""Where the row lies in a free-form field's height (the locator pads it by 1/4 digit)."""
+DIGIT_WIDTH = 0.75
+"""Typical digit width in row heights (MNIST digits are a little narrower than tall)."""
+FRAGMENT = 0.6
+"""A mark shorter than this share of the row's height is a piece of a digit, not a digit."""
+FRAGMENT_COST = 3.0
+"""Prior cost of reading a fragment as a digit of its own."""
+SPLIT_COST = 0.6
+"""Prior cost of cutting one mark into touching digits (per cut)."""
+JOIN_COST = 0.6
+"""Prior cost of reading two neighbouring marks as one broken digit."""
+SKIP_COST = 1.5
+"""Prior cost of leaving a fragment (a speck, a dotted trail) out of the code."""
+WIDE_COST = 4.0
+"""Prior cost per row height that one digit is wider than 1.25 row heights."""
+
+
+@dataclass(frozen=True)
+class Arc:
+    """One reading of marks ``start`` .. ``end - 1`` as digit crops, left to right."""
+
+    start: int
+    end: int
+    crops: tuple[DigitCrop, ...]
+    cost: float
+    """Prior cost from shape alone (log units)."""
+    note: str
+    """What the reading is: one digit, split in k, or two pieces joined."""
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """A row's marks and every arc through them."""
+
+    marks: int
+    """How many marks the row has (nodes are 0 .. marks)."""
+    arcs: tuple[Arc, ...]
+    leftover: float = 0.0
+    """Ink in the row that is in no mark (dropped as specks), in typical digits' worth."""
+
+
+def _row_height(pieces: list[_Piece]) -> float:
+    heights = [_height(p) for p in pieces]
+    tallest = max(heights)
+    return float(np.median([h for h in heights if h >= 0.5 * tallest]))
+
+
+def _fragment(piece: _Piece, row: float) -> bool:
+    """True for a piece of a digit or a speckle: short, or a dotted trail of small dashes."""
+    if _height(piece) < FRAGMENT * row:
+        return True
+    count, _, stats, _ = cv2.connectedComponentsWithStats(piece.mask.astype(np.uint8))
+    return count - 1 >= 3 and int(stats[1:, cv2.CC_STAT_HEIGHT].max()) < 0.4 * row
+
+
+def _digit_cost(piece: _Piece, row: float, digit_w: float) -> float:
+    """Shape cost of one crop read as one digit (``digit_w``: the row's usual digit width)."""
+    cost = FRAGMENT_COST if _fragment(piece, row) else 0.0
+    if piece.width > 1.25 * row:
+        cost += WIDE_COST * (piece.width / row - 1.25)
+    if piece.width > 1.6 * digit_w:
+        cost += 3.0 * (piece.width / digit_w - 1.6)
+    return cost
+
+
+def _digit_width(pieces: list[_Piece], row: float) -> float:
+    """The row's usual width of one digit: one writer's digits are alike."""
+    widths = [p.width for p in pieces if not _fragment(p, row) and p.width < 1.25 * row]
+    typical = float(np.median(widths)) if widths else DIGIT_WIDTH * row
+    return float(np.clip(typical, 0.5 * row, 0.9 * row))
+
+
+def _crops(ink: np.ndarray, pieces: list[_Piece], origin: tuple[int, int]
+           ) -> tuple[DigitCrop, ...] | None:
+    crops = tuple(_crop(ink, p.mask, origin) for p in pieces)
+    return None if any(c is None for c in crops) else crops
+
+
+def _cut_at(piece: _Piece, column: int) -> list[_Piece]:
+    left, right = np.zeros_like(piece.mask), np.zeros_like(piece.mask)
+    left[:, piece.x0:column] = piece.mask[:, piece.x0:column]
+    right[:, column:piece.x1] = piece.mask[:, column:piece.x1]
+    return [_Piece(left, piece.x0, column), _Piece(right, column, piece.x1)]
+
+
+def _cuts(piece: _Piece, parts: int, ink: np.ndarray) -> list[list[_Piece]]:
+    """Ways to cut a mark into ``parts``, for the classifier to judge.
+
+    For two parts: the thinnest column near the middle, and the thinnest a little left
+    and a little right of it (touching digits rarely meet exactly at the thinnest ink).
+    """
+    cuts = [_split(piece, parts, ink)]
+    if parts != 2:
+        return cuts
+    profile = np.where(piece.mask, ink, 0).sum(axis=0).astype(np.float64)
+    profile = np.convolve(profile, np.ones(3) / 3, mode="same")
+    centre, reach = (piece.x0 + piece.x1) // 2, max(2, int(0.2 * piece.width))
+    seen = {cuts[0][0].x1} if len(cuts[0]) == 2 else set()
+    for lo, hi in ((centre - reach, centre), (centre, centre + reach)):
+        lo, hi = max(piece.x0 + 2, lo), min(piece.x1 - 2, hi)
+        if hi <= lo:
+            continue
+        column = lo + int(np.argmin(profile[lo:hi]))
+        if all(abs(column - c) > 2 for c in seen):
+            seen.add(column)
+            cuts.append(_cut_at(piece, column))
+    return cuts
+
+
+def _row_ink(ink: np.ndarray) -> np.ndarray:
+    """The field's ink less strokes from the lines above and below.
+
+    The field is cut with a margin around its row, so descenders of the line above and
+    ascenders of the line below reach in at the top and bottom edge; joined to a digit
+    they would turn a 0 into a 6. Components that touch the top or bottom edge and lie
+    mostly outside the middle band (where the row is) are dropped.
+    """
+    height = ink.shape[0]
+    band = (int(BAND[0] * height), int(BAND[1] * height))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((ink >= 64).astype(np.uint8))
+    out = ink.copy()
+    for label in range(1, count):
+        _, y, _, h, _ = stats[label]
+        if y > 1 and y + h < height - 1:
+            continue
+        inside = max(0, min(y + h, band[1]) - max(y, band[0]))
+        if inside < 0.5 * h:
+            out[labels == label] = 0
+    return out
+
+
+def _leftover(ink: np.ndarray, pieces: list[_Piece]) -> float:
+    """Row ink outside every mark, in units of the median mark's ink.
+
+    Marks too short to be digits are dropped as specks; a digit whose strokes fell apart
+    (a faint 4 whose stem alone is kept reads as a confident 1) leaves real ink behind.
+    """
+    covered = np.zeros(ink.shape, bool)
+    for piece in pieces:
+        covered |= piece.mask
+    height = ink.shape[0]
+    band = slice(int(BAND[0] * height), int(BAND[1] * height))
+    strong = ink >= 64
+    left = float(np.count_nonzero(strong[band] & ~cv2.dilate(
+        covered.astype(np.uint8), np.ones((3, 3), np.uint8))[band].astype(bool)))
+    typical = float(np.median([np.count_nonzero(p.mask & strong) for p in pieces]))
+    return left / max(typical, 1.0)
+
+
+def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
+    """The free-form field's marks and every plausible reading of them as digits."""
+    ink = _row_ink(_field_ink(image_bgr, field))
+    pieces = sorted(_marks(ink), key=lambda p: p.x0)
+    if not pieces:
+        return Lattice(0, ())
+    row = _row_height(pieces)
+    digit_w = _digit_width(pieces, row)
+    origin = field.box[:2]
+    arcs = []
+    for i, piece in enumerate(pieces):
+        width = piece.width / row
+        one = _crops(ink, [piece], origin)
+        if one:
+            arcs.append(Arc(i, i + 1, one, _digit_cost(piece, row, digit_w), "one digit"))
+        if _fragment(piece, row):
+            arcs.append(Arc(i, i + 1, (), SKIP_COST, "a fragment left out"))
+        for parts in (2, 3):
+            # Cutting a mark narrower than ~0.55 digit widths per part invents digits.
+            if width < 0.55 * DIGIT_WIDTH * parts:
+                continue
+            # k touching digits are about k - 0.4 of this writer's digits wide.
+            narrow = max(0.0, (parts - 0.4) - piece.width / digit_w)
+            for halves in _cuts(piece, parts, ink):
+                crops = _crops(ink, halves, origin) if len(halves) == parts else None
+                if not crops:
+                    continue
+                cost = SPLIT_COST * (parts - 1) + 4.0 * narrow
+                cost += sum(_digit_cost(h, row, digit_w) for h in halves)
+                arcs.append(Arc(i, i + 1, crops, cost, f"one mark cut in {parts}"))
+        if i + 1 < len(pieces):
+            nxt = pieces[i + 1]
+            joined = _Piece(piece.mask | nxt.mask, piece.x0, max(piece.x1, nxt.x1))
+            gap = nxt.x0 - piece.x1
+            if joined.width <= 1.1 * row and gap < 0.3 * row:
+                crops = _crops(ink, [joined], origin)
+                if crops:
+                    # Two whole-height marks are two digits far more often than one.
+                    whole = not (_fragment(piece, row) or _fragment(nxt, row))
+                    cost = JOIN_COST + (2.0 if whole else 0.0)
+                    cost += _digit_cost(joined, row, digit_w)
+                    arcs.append(Arc(i, i + 2, crops, cost, "two pieces joined"))
+    return Lattice(len(pieces), tuple(arcs), _leftover(ink, pieces))
+
+
+@dataclass(frozen=True)
+class Path:
+    """A way through the lattice: the crops read, and what each costs."""
+
+    crops: tuple[DigitCrop, ...]
+    probabilities: np.ndarray
+    """One row of 10 probabilities per crop."""
+    prior: float
+    """Summed shape cost of the arcs taken."""
+    cost: float
+    """Prior plus the classifier's surprise, -sum(log p) of the digits read."""
+
+    @property
+    def code(self) -> str:
+        """The digits read."""
+        return "".join(str(int(np.argmax(p))) for p in self.probabilities)
+
+
+def best_paths(lat: Lattice, probabilities: list[np.ndarray], counts: tuple[int, ...]
+               ) -> dict[int, Path]:
+    """The cheapest path for each digit count in ``counts`` that the lattice allows.
+
+    ``probabilities[k]`` holds one row per crop of ``lat.arcs[k]``.
+    """
+    if lat.marks == 0 or not counts:
+        return {}
+    most = max(counts)
+    # best[node][n] = (cost, arcs taken) for reaching node with n digits
+    best: list[dict[int, tuple[float, tuple[int, ...]]]] = [{} for _ in range(lat.marks + 1)]
+    best[0][0] = (0.0, ())
+    by_start: dict[int, list[int]] = {}
+    for k, arc in enumerate(lat.arcs):
+        by_start.setdefault(arc.start, []).append(k)
+    surprise = [arc.cost - float(np.sum(np.log(np.clip(p.max(axis=1), 1e-9, 1.0))))
+                if len(p) else arc.cost for arc, p in zip(lat.arcs, probabilities, strict=True)]
+    for node in range(lat.marks):
+        for n, (cost, taken) in best[node].items():
+            for k in by_start.get(node, []):
+                arc = lat.arcs[k]
+                m = n + len(arc.crops)
+                if m > most:
+                    continue
+                total = cost + surprise[k]
+                if m not in best[arc.end] or total < best[arc.end][m][0]:
+                    best[arc.end][m] = (total, taken + (k,))
+    paths = {}
+    for n, (cost, taken) in best[lat.marks].items():
+        if n in counts:
+            arcs = [lat.arcs[k] for k in taken]
+            paths[n] = Path(
+                crops=tuple(c for a in arcs for c in a.crops),
+                probabilities=np.concatenate([probabilities[k] for k in taken]
+                                             or [np.zeros((0, 10))]),
+                prior=float(sum(a.cost for a in arcs)),
+                cost=cost,
+            )
+    return paths
