@@ -161,7 +161,7 @@ def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) ->
     filled = [row[0]]
     for box in row[1:]:
         while box[0] - filled[-1][0] > 1.6 * pitch and len(filled) < MAX_CELLS:
-            guess = _step(near, (filled[-1][0], filled[-1][1], w, h), pitch, 1)
+            guess = _step(near, (filled[-1][0], top, w, h), pitch, 1)
             if guess is None or guess[0] + 0.5 * w > box[0]:
                 break
             filled.append(guess)
@@ -169,7 +169,7 @@ def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) ->
     for side in (-1, 1):
         while len(filled) < MAX_CELLS:
             edge = filled[0] if side < 0 else filled[-1]
-            guess = _step(near, (edge[0], edge[1], w, h), pitch, side)
+            guess = _step(near, (edge[0], top, w, h), pitch, side)
             if guess is None:
                 break
             filled = [guess, *filled] if side < 0 else [*filled, guess]

@@ -1,5 +1,6 @@
 """Field location on generated envelopes: the recipient's field wins over the distractors."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -65,3 +66,65 @@ def test_binarised_negative_is_detected():
 
 def test_blank_paper_has_no_field():
     assert locate(np.full((300, 500, 3), 240, np.uint8)) == []
+
+
+def paper(width=1600, height=900) -> np.ndarray:
+    return np.full((height, width, 3), 245, np.uint8)
+
+
+def draw_boxes(image, x, y, count, w, h, gap, colour, thick, group_after=None) -> list:
+    cells = []
+    for i in range(count):
+        cv2.rectangle(image, (x, y), (x + w, y + h), colour, thick)
+        cells.append((x, y, w, h))
+        x += w + gap
+        if group_after is not None and i == group_after - 1:
+            cv2.line(image, (x + gap, y + h // 2), (x + 2 * gap, y + h // 2), colour, thick)
+            x += 3 * gap
+    return cells
+
+
+def test_box_row_completed_when_ink_breaks_most_holes():
+    # Japan's 3 + 4 row with heavy strokes across the outlines of four boxes: their holes
+    # are lost, the outlines are still there, and the row keeps all seven boxes.
+    image = paper()
+    cells = draw_boxes(image, 900, 60, 7, 66, 90, 8, (45, 40, 215), 3, group_after=3)
+    for index in (1, 3, 4, 5):
+        x, y, w, h = cells[index]
+        cv2.line(image, (x + w // 2, y - 15), (x + w // 2, y + h + 15), (35, 30, 30), 24)
+    best = locate(image)[0]
+    assert best.kind is FieldKind.BOXES
+    assert len(best.cells) == 7
+    assert overlap(best.box, (900, 60, 7 * 74 + 24, 90)) > 0.9
+
+
+def test_binarised_box_row_with_straight_bars_inside_boxes():
+    # A binarised negative: dotted outlines, and digits with long straight bars (a 7's
+    # top, a 2's base) that are not box outlines and must neither split a box nor vanish.
+    image = paper()
+    cells = draw_boxes(image, 600, 450, 5, 70, 90, 8, (60, 60, 60), 2)
+    for x, y, w, h in cells:
+        image[y - 2:y + h + 3, x + 3:x + w - 3:9] = 245  # dotted outlines
+    bars = {1: 25, 3: 70}
+    for index, (x, y, w, _) in enumerate(cells):
+        cv2.line(image, (x + 20, y + 20), (x + 45, y + 70), (30, 30, 30), 5)
+        if index in bars:
+            cv2.line(image, (x + 6, y + bars[index]), (x + w - 6, y + bars[index]),
+                     (30, 30, 30), 5)
+    negative = 255 - np.where(image < 128, 0, 255).astype(np.uint8)
+    best = locate(negative)[0]
+    assert best.kind is FieldKind.BOXES and len(best.cells) == 5
+    x, y, w, h = best.cells[1]
+    fx, fy = best.box[:2]
+    inner = best.ink[y - fy + 15:y - fy + 35, x - fx + 10:x - fx + w - 10]
+    assert (inner > 128).mean(axis=1).max() > 0.8  # the 7's bar is still ink
+
+
+@pytest.mark.parametrize("convention, code", [("fr", "75011"), ("jp", "1234567")])
+def test_pale_pencil_in_faint_boxes_counts_as_written(convention, code):
+    # Dark printed address text sets the image-wide ink threshold above faint pencil.
+    env = make_envelope(code, convention, 1, condition="faint", ink="pencil",
+                        address_style="printed")
+    best = locate(env.image)[0]
+    assert best.kind is FieldKind.BOXES
+    assert f"({len(code)} with ink)" in best.evidence

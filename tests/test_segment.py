@@ -6,6 +6,7 @@ import pytest
 
 from pipelines.synth_envelopes import make_envelope
 from postread.field import locate
+from postread.field_view import soft_ink
 from postread.normalise import MNIST_STROKE, stroke_width, to_mnist
 from postread.records import CodeField, FieldKind
 from postread.segment import segment
@@ -99,3 +100,52 @@ def test_stroke_width_is_brought_toward_mnist(pen):
     assert_mnist_like(pixels)
     relative = stroke_width((pixels >= 128).astype(np.uint8)) / 20
     assert abs(relative - MNIST_STROKE) < 0.08
+
+
+def box_field(ink: np.ndarray, cells) -> CodeField:
+    return CodeField(box=(0, 0, ink.shape[1], ink.shape[0]), kind=FieldKind.BOXES, score=0.9,
+                     evidence="drawn", cells=tuple(cells), ink=ink)
+
+
+def test_pale_stroke_stays_with_its_digit_in_a_box():
+    # A 9 whose loop is drawn pale (a pen running dry): the loop is connected to the
+    # strong stem and must be in the crop, or the 9 becomes a 1.
+    ink = ink_canvas(220, 140)
+    cells = [(20, 20, 80, 100), (120, 20, 80, 100)]
+    cv2.circle(ink, (55, 50), 18, 70, 4)
+    cv2.line(ink, (73, 50), (66, 105), 255, 6)
+    cv2.line(ink, (160, 35), (160, 105), 255, 6)
+    crops = segment(np.zeros((140, 220, 3), np.uint8), box_field(ink, cells))
+    nine = crops[0].pixels
+    assert nine[:, :12].max() > 0  # the loop's left side, left of the stem
+    assert crops[0].box[2] >= 35
+
+
+def test_piece_broken_off_below_the_box_joins_its_digit():
+    # A 3 whose lower hook, cut off by a pen skip, hangs below the box: it is part of the
+    # digit; a mark from the line below, away from the digit, is not.
+    ink = ink_canvas(220, 200)
+    cells = [(20, 40, 80, 100), (120, 40, 80, 100)]
+    cv2.ellipse(ink, (60, 80), (22, 20), 0, -160, 90, 255, 6)
+    cv2.ellipse(ink, (60, 135), (22, 14), 0, -90, 150, 255, 6)  # from y 121 to 149
+    ink[141:147] = 0  # the skip, just above the box's bottom edge at 140
+    cv2.line(ink, (150, 185), (175, 185), 255, 6)  # the town line's stroke below box 2
+    crops = segment(np.zeros((200, 220, 3), np.uint8), box_field(ink, cells))
+    assert crops[0].box[1] + crops[0].box[3] >= 148
+    assert crops[1].empty
+
+
+def test_field_ink_follows_a_shadow_across_the_field():
+    # A photographed field half in shadow: the shaded paper is darker than the lit
+    # paper by more than the ink's contrast, and must still read as paper.
+    width, height = 400, 160
+    light = np.tile(np.interp(np.arange(width), [0, 150, 250, width], [150, 150, 240, 240]),
+                    (height, 1))
+    crop = np.repeat(light[:, :, None], 3, axis=2).astype(np.uint8)
+    strokes = np.zeros((height, width), np.uint8)
+    cv2.putText(strokes, "47", (20, 120), cv2.FONT_HERSHEY_SIMPLEX, 3, 255, 7)
+    cv2.putText(strokes, "35", (260, 120), cv2.FONT_HERSHEY_SIMPLEX, 3, 255, 7)
+    crop[strokes > 0] = (crop[strokes > 0] * 0.45).astype(np.uint8)
+    ink = soft_ink(crop)
+    assert np.mean(ink[strokes == 0] > 64) < 0.01  # shaded paper is not ink
+    assert np.mean(ink[strokes > 0] > 128) > 0.8  # strokes on both sides are
