@@ -254,6 +254,8 @@ def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
     if best.empty_inside:
         problems.append("empty box in the field")
     problems.extend(best.doubts)
+    if best.field.partial:
+        problems.append("a hyphen ties the field to digits outside it (half a ZIP+4?)")
     if best.field.zip4 and count != ZIP4_DIGITS:
         problems.append(f"{count} digits in a hyphenated ZIP+4 field (9 expected)")
     if best.confidence < review_below:

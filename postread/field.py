@@ -89,7 +89,8 @@ def _to_field(view: View, found: Found, image_bgr: np.ndarray) -> CodeField:
         lines = int(0.4 * min(min(w, h) for _, _, w, h in cells))
         outlines = _outline_band(cells, mapping.box, pixels.shape[:2])
     return CodeField(box=mapping.box, kind=kind, score=found.score, evidence=evidence,
-                     cells=cells, ink=soft_ink(pixels, lines, outlines), zip4=found.zip4)
+                     cells=cells, ink=soft_ink(pixels, lines, outlines), zip4=found.zip4,
+                     partial=found.partial)
 
 
 def _outline_band(cells: tuple[Box, ...], origin: Box, shape: tuple[int, int]) -> np.ndarray:

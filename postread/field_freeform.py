@@ -183,6 +183,8 @@ class _Context:
     """Postmark rings and stamp frames."""
     marks: list[Mark]
     """Every character-sized mark (for what lies below a row)."""
+    hyphens: list[Mark]
+    """Flat marks that may be dashes."""
 
 
 def _lines_below(rect: tuple[int, int, int, int], height: float, ctx: _Context) -> bool:
@@ -199,6 +201,30 @@ def _lines_below(rect: tuple[int, int, int, int], height: float, ctx: _Context) 
         if below and beside and m.h > 0.5 * ctx.text_h and m.w > 0.3 * m.h \
                 and m.y + m.h < 0.93 * ctx.height:
             return True
+    return False
+
+
+def _hyphen_beside(word: list[Mark], ctx: _Context) -> bool:
+    """True when a dash sits just before or after the row with digit-sized marks beyond it.
+
+    That row is one half of a ZIP+4 whose other half was not joined to it.
+    """
+    height = float(np.median([m.h for m in word]))
+    first, last = word[0], word[-1]
+    for dash in ctx.hyphens:
+        if abs(dash.cy - (first.cy + last.cy) / 2) > 0.45 * height or \
+                not _is_hyphen(dash, height):
+            continue
+        before = 0 <= first.x - dash.right < 0.7 * height
+        after = 0 <= dash.x - last.right < 0.7 * height
+        if not (before or after):
+            continue
+        edge = dash.x if before else dash.right
+        for m in ctx.marks:
+            near = (edge - m.right if before else m.x - edge)
+            if 0 <= near < 1.5 * height and abs(m.cy - dash.cy) < 0.6 * height \
+                    and m.h > 0.3 * height and m not in word:
+                return True
     return False
 
 
@@ -239,6 +265,9 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     for hit, cost, note in penalties:
         if hit:
             score, notes = score - cost, notes + [note]
+    partial = bonus <= 0 and _hyphen_beside(word, ctx)
+    if partial:
+        score, notes = score - 0.2, notes + ["a hyphen ties it to more digits (half a ZIP+4?)"]
     digits = sum(_digit_count(m) for m in word)
     pad = int(0.25 * height)
     bx0, by0 = max(0, x0 - pad), max(0, y0 - pad)
@@ -246,7 +275,7 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     evidence = f"free-form row of {digits} digit-sized marks, " + ", ".join(notes)
     return Found(rect=rect, kind="freeform", score=round(float(np.clip(score, 0.01, 0.85)), 3),
                  evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word),
-                 zip4=bonus > 0)
+                 zip4=bonus > 0, partial=partial)
 
 
 def _without_rules(ink: np.ndarray) -> np.ndarray:
@@ -272,8 +301,9 @@ def find_freeform(view: View) -> list[Found]:
     text_h = float(np.median(sized))
     ctx = _Context(image_w, image_h, text_h,
                    [m for m in marks if m.h > 3 * text_h and 0.6 < m.w / m.h < 1.6],
-                   [m for m in marks if min_h <= m.h <= max_h])
-    hyphens = [m for m in marks if m.w >= 1.3 * m.h]
+                   [m for m in marks if min_h <= m.h <= max_h],
+                   [m for m in marks if m.w >= 1.3 * m.h])
+    hyphens = ctx.hyphens
     found = []
     for line in _lines(marks, min_h, max_h):
         seen: set[tuple[int, ...]] = set()

@@ -215,6 +215,8 @@ class Found:
     """Box rows: each box (x, y, w, h) in the working view; free-form: each digit's ink box."""
     zip4: bool = False
     """Free-form: two groups joined by a hyphen (US ZIP+4)."""
+    partial: bool = False
+    """Free-form: a hyphen next to the row ties it to digits left out (half a ZIP+4)."""
 
 
 def line_mask(ink: np.ndarray, length: int) -> np.ndarray:

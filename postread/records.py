@@ -77,6 +77,8 @@ class CodeField:
     """The field's ink mask (uint8, 255 = ink, boxes already dropped out), same size as box."""
     zip4: bool = False
     """Free-form: two digit groups joined by a hyphen, so the code must have 5 + 4 digits."""
+    partial: bool = False
+    """Free-form: a hyphen ties the row to digits outside the field (half a ZIP+4)."""
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,16 @@ FRAGMENT = 0.6
 """A mark shorter than this share of the row's height is a piece of a digit, not a digit."""
 FRAGMENT_COST = 3.0
 """Prior cost of reading a fragment as a digit of its own."""
-SPLIT_COST = 0.6
+SPLIT_COST = 1.0
 """Prior cost of cutting one mark into touching digits (per cut)."""
 JOIN_COST = 0.6
 """Prior cost of reading two neighbouring marks as one broken digit."""
 SKIP_COST = 1.5
 """Prior cost of leaving a fragment (a speck, a dotted trail) out of the code."""
+WIDE = 1.5
+"""One digit is rarely wider than this many row heights (a 5's long flag, a flat 2)."""
 WIDE_COST = 4.0
-"""Prior cost per row height that one digit is wider than 1.25 row heights."""
+"""Prior cost per row height that one digit is wider than WIDE row heights."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,10 @@ def _fragment(piece: _Piece, row: float) -> bool:
 def _digit_cost(piece: _Piece, row: float, digit_w: float) -> float:
     """Shape cost of one crop read as one digit (``digit_w``: the row's usual digit width)."""
     cost = FRAGMENT_COST if _fragment(piece, row) else 0.0
-    if piece.width > 1.25 * row:
-        cost += WIDE_COST * (piece.width / row - 1.25)
-    if piece.width > 1.6 * digit_w:
-        cost += 3.0 * (piece.width / digit_w - 1.6)
+    if piece.width > WIDE * row:
+        cost += WIDE_COST * (piece.width / row - WIDE)
+    if piece.width > 1.9 * digit_w:
+        cost += 3.0 * (piece.width / digit_w - 1.9)
     return cost
 
 
