@@ -133,7 +133,9 @@ def freeform(cv: Canvas, digits: str, x: float, baseline: float, height: float,
         box = ink(cv, a, px, y, cv.ink, ink_strength(cv))
         if box and record:
             cv.digit_boxes.append(box)
-        gap = cv.rng.uniform(-0.12, 0.0) if cv.messy else cv.rng.uniform(0.12, 0.32)
+        # Messy hands let digits touch and cross a little; much deeper and one digit's
+        # strokes run through the next (a 0 drawn across a 9's stem), which no one reads.
+        gap = cv.rng.uniform(-0.07, 0.02) if cv.messy else cv.rng.uniform(0.12, 0.32)
         px += a.shape[1] + cv.p(height * gap)
     return px / cv.s
 
