@@ -47,6 +47,8 @@ RIVAL_CONFIDENCE = 0.5
 """A rival field read less surely than this is text or scribble, not a competing code."""
 RIVAL_HEIGHT = 0.7
 """A rival whose digits are smaller than this share of the best's is print, not a code."""
+MIN_FREEFORM_CONFIDENCE = 0.5
+"""A best free-form candidate read less surely than this is taken for no code at all."""
 MIN_RANK = 0.3
 """Below this rank the best candidate is not taken for a code at all (text, numbers)."""
 
@@ -255,7 +257,7 @@ def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
         problems.append("empty box in the field")
     problems.extend(best.doubts)
     if best.field.partial:
-        problems.append("a hyphen ties the field to digits outside it (half a ZIP+4?)")
+        problems.append("the row goes on past the field (cut short, or half a ZIP+4?)")
     if best.field.zip4 and count != ZIP4_DIGITS:
         problems.append(f"{count} digits in a hyphenated ZIP+4 field (9 expected)")
     if best.confidence < review_below:
@@ -284,6 +286,14 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     if empty is not None:
         return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
                         fmt.name, field=empty.field, candidates=tuple(fields))
+    if best.field.kind is FieldKind.FREEFORM and best.digits \
+            and best.confidence < MIN_FREEFORM_CONFIDENCE:
+        # Words and street numbers read as digits only half-heartedly; a written code
+        # the classifier is this unsure of is rare, and a person sees the guess here.
+        return CodeRead(Status.FAILED, "", 0.0, f"no postal code found (the likeliest "
+                        f"free-form row reads {best.code} at confidence "
+                        f"{best.confidence:.2f}: text or numbers, not a code)", fmt.name,
+                        candidates=tuple(fields))
     if not best.digits or rank(best, fmt) < MIN_RANK:
         return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found (only empty "
                         "box rows or marks that do not read as a code)", fmt.name,

@@ -22,7 +22,7 @@ SMALL_PRINT = 0.05
 """Rows shorter than this share of the envelope's height may be sender or postage print."""
 PRINT_EVENNESS = 0.045
 """Marks whose heights and baselines vary less than this (times their height) are type."""
-WORD_GAPS = (0.45, 0.7)
+WORD_GAPS = (0.45, 0.7, 1.0)
 """Gaps (times the marks' height) at which a line is cut into words."""
 
 
@@ -228,6 +228,18 @@ def _hyphen_beside(word: list[Mark], ctx: _Context) -> bool:
     return False
 
 
+def _mark_after(word: list[Mark], ctx: _Context) -> bool:
+    """True when a mark as tall as the row's digits follows it within a digit's width.
+
+    A code ends its line; a row that is followed so closely by more of the same size was
+    probably cut short by a wide gap between two of its digits.
+    """
+    height = float(np.median([m.h for m in word]))
+    last = word[-1]
+    return any(0 <= m.x - last.right < 1.0 * height and abs(m.cy - last.cy) < 0.4 * height
+               and m.h > 0.7 * height and m not in word for m in ctx.marks)
+
+
 def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: float) -> Found:
     x0, y0 = min(m.x for m in word), min(m.y for m in word)
     x1, y1 = max(m.right for m in word), max(m.y + m.h for m in word)
@@ -268,6 +280,8 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     partial = bonus <= 0 and _hyphen_beside(word, ctx)
     if partial:
         score, notes = score - 0.2, notes + ["a hyphen ties it to more digits (half a ZIP+4?)"]
+    elif _mark_after(word, ctx):
+        partial, notes = True, notes + ["a digit-sized mark follows close by (cut short?)"]
     digits = sum(_digit_count(m) for m in word)
     pad = int(0.25 * height)
     bx0, by0 = max(0, x0 - pad), max(0, y0 - pad)

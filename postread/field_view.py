@@ -18,6 +18,8 @@ WORK_LONG_SIDE = 1200
 """Long side of the working view in pixels."""
 MAX_SKEW_DEG = 10.0
 """Largest tilt the deskew search considers (larger rotations are not straightened)."""
+PAPER_MAX_COSINE = 0.4
+"""A photographed sheet's corners are within about 23 degrees of square."""
 BOX_LINE_MIN = 50
 """Shortest straight ink run (working pixels) taken for a box outline in colourless scans."""
 FAINT_PRINT_EXCESS = 8
@@ -106,24 +108,51 @@ def _scale_matrix(factor: float) -> np.ndarray:
 
 
 def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
-    """The paper's four corners (TL, TR, BR, BL) when a photo shows background around it."""
+    """The paper's four corners (TL, TR, BR, BL) when a photo shows background around it.
+
+    The paper is the largest bright region (Otsu's split). On a light desk that region
+    may take part of the desk with it and be no four-cornered sheet; brighter levels
+    are then tried, and the first that gives a sheet wins (else Otsu's region is kept).
+    """
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     blur = cv2.GaussianBlur(gray, (0, 0), 3)
-    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
-    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return None
-    paper = max(contours, key=cv2.contourArea)
-    share = cv2.contourArea(paper) / float(gray.size)
-    # Paper filling the frame is a scan; a small bright blob is not an envelope.
-    if not 0.15 < share < 0.9:
-        return None
-    hull = cv2.convexHull(paper)
-    quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
-    if len(quad) != 4:
-        quad = cv2.boxPoints(cv2.minAreaRect(hull))
-    return _order_corners(quad.reshape(4, 2).astype(np.float32))
+    otsu, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    top = float(np.percentile(blur, 95))
+    first = None
+    for step, level in enumerate(np.linspace(otsu, max(otsu, top - 10), 4)):
+        bright = (blur > level).astype(np.uint8) * 255
+        bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
+        contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
+            break
+        paper = max(contours, key=cv2.contourArea)
+        share = cv2.contourArea(paper) / float(gray.size)
+        # Paper filling the frame is a scan; a small bright blob is not an envelope.
+        if step == 0 and not 0.15 < share < 0.9:
+            return None
+        if not 0.15 < share < 0.9:
+            continue
+        hull = cv2.convexHull(paper)
+        quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+        if len(quad) != 4:
+            quad = cv2.boxPoints(cv2.minAreaRect(hull))
+        corners = _order_corners(quad.reshape(4, 2).astype(np.float32))
+        if _sheet_like(corners, cv2.contourArea(paper), min(gray.shape)):
+            return corners
+        first = corners if first is None else first
+    return first
+
+
+def _sheet_like(corners: np.ndarray, area: float, frame: int) -> bool:
+    """A quadrilateral a photographed sheet can be: long sides, near-right corners, filled."""
+    for k in range(4):
+        a, b = corners[k - 1] - corners[k], corners[(k + 1) % 4] - corners[k]
+        if min(np.linalg.norm(a), np.linalg.norm(b)) < 0.2 * frame:
+            return False
+        cosine = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+        if abs(cosine) > PAPER_MAX_COSINE:
+            return False
+    return area > 0.9 * cv2.contourArea(corners)
 
 
 def _order_corners(points: np.ndarray) -> np.ndarray:
@@ -216,7 +245,7 @@ class Found:
     zip4: bool = False
     """Free-form: two groups joined by a hyphen (US ZIP+4)."""
     partial: bool = False
-    """Free-form: a hyphen next to the row ties it to digits left out (half a ZIP+4)."""
+    """Free-form: the row goes on past the field (half a ZIP+4, or cut short)."""
 
 
 def line_mask(ink: np.ndarray, length: int) -> np.ndarray:

@@ -78,7 +78,7 @@ class CodeField:
     zip4: bool = False
     """Free-form: two digit groups joined by a hyphen, so the code must have 5 + 4 digits."""
     partial: bool = False
-    """Free-form: a hyphen ties the row to digits outside the field (half a ZIP+4)."""
+    """Free-form: the row goes on past the field (a hyphen and digits, or a digit right after)."""
 
 
 @dataclass(frozen=True)
