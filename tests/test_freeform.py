@@ -1,0 +1,152 @@
+"""Free-form codes: location cues, the segmentation lattice, and the review rules they feed."""
+
+import cv2
+import numpy as np
+import pytest
+
+from pipelines.synth_envelopes import make_envelope
+from postread.assemble import assemble, parse_format, read_field
+from postread.field import locate
+from postread.field_freeform import find_freeform
+from postread.field_view import View
+from postread.records import CodeField, FieldKind, Status
+from postread.segment_lattice import _row_ink, best_paths, lattice
+
+
+class SureClassifier:
+    """Reads every crop as ``digit`` with probability ``p``: the shape prior decides cuts."""
+
+    version = "sure"
+
+    def __init__(self, digit: int = 3, p: float = 0.99):
+        self.digit, self.p = digit, p
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        out = np.full((len(crops), 10), (1 - self.p) / 9)
+        out[:, self.digit] = self.p
+        return out
+
+
+def field_of(ink: np.ndarray, **extra) -> CodeField:
+    return CodeField(box=(0, 0, ink.shape[1], ink.shape[0]), kind=FieldKind.FREEFORM,
+                     score=0.7, evidence="drawn", ink=ink, **extra)
+
+
+def row_ink(marks: str, width: int = 520, height: int = 120) -> np.ndarray:
+    """A row drawn from ``marks``: 'o' a digit-sized ring, 'i' a fragment, ':' a dotted trail,
+    'w' two rings touching (one wide mark)."""
+    ink = np.zeros((height, width), np.uint8)
+    x = 20
+    for mark in marks:
+        if mark == "o":
+            cv2.ellipse(ink, (x + 25, 60), (22, 38), 0, 0, 360, 255, 7)
+            x += 70
+        elif mark == "w":
+            cv2.ellipse(ink, (x + 25, 60), (22, 38), 0, 0, 360, 255, 7)
+            cv2.ellipse(ink, (x + 66, 60), (22, 38), 0, 0, 360, 255, 7)
+            x += 112
+        elif mark == "i":
+            cv2.line(ink, (x + 5, 70), (x + 5, 90), 255, 7)
+            x += 30
+        elif mark == ":":
+            for y in range(25, 100, 12):
+                cv2.line(ink, (x + 3, y), (x + 3, y + 4), 255, 4)
+            x += 25
+    return ink
+
+
+def read(ink: np.ndarray, fmt: str = "auto", classifier=None, **extra):
+    return read_field(None, field_of(ink, **extra), classifier or SureClassifier(),
+                      parse_format(fmt))
+
+
+def test_plain_row_reads_one_digit_per_mark():
+    assert read(row_ink("oooo")).code == "3333"
+
+
+def test_two_touching_digits_are_cut_apart():
+    ink = row_ink("owo")
+    assert cv2.connectedComponents(ink)[0] - 1 == 3
+    assert read(ink).code == "3333"
+
+
+def test_a_fragment_is_not_read_as_a_digit():
+    result = read(row_ink("ooio"))
+    assert result.code == "333"  # the short stroke is left out, not a fourth digit
+    assert result.doubts == ()
+
+
+def test_a_dotted_trail_is_left_out():
+    assert read(row_ink("oo:oo")).code == "3333"
+
+
+def test_every_cut_fitting_the_format_is_weighed():
+    lat = lattice(None, field_of(row_ink("owo")))
+    per_arc = [SureClassifier().probabilities(np.zeros((len(a.crops), 28, 28)))
+               for a in lat.arcs]
+    paths = best_paths(lat, per_arc, (3, 4))
+    # The wide mark read whole or cut in two: the classifier's surprise and the shape
+    # prior decide between them, and assemble sees both.
+    assert set(paths) == {3, 4}
+    assert [len(p.crops) for p in (paths[3], paths[4])] == [3, 4]
+    assert paths[4].prior > 0
+
+
+def test_strokes_reaching_in_from_the_line_above_are_dropped():
+    ink = row_ink("oooo")
+    cv2.line(ink, (100, 0), (110, 12), 255, 5)  # a descender of the line above
+    cleaned = _row_ink(ink)
+    assert cleaned[0:8, 95:115].max() == 0
+    assert cleaned[60].max() == 255
+
+
+def test_ink_left_unread_needs_review():
+    ink = row_ink("oooo")
+    for x in range(300, 400, 12):  # specks too small to be marks, together half a digit
+        cv2.circle(ink, (x, 60), 5, 255, -1)
+    assert any("left unread" in d for d in read(ink).doubts)
+
+
+def test_a_hyphenated_field_must_read_nine_digits():
+    result = assemble(np.zeros((200, 600, 3), np.uint8), [field_of(row_ink("oooooo"),
+                                                                   zip4=True)],
+                      SureClassifier(), parse_format("auto"), 0.5)
+    assert result.status is Status.NEEDS_REVIEW
+    assert "hyphenated ZIP+4" in result.reason
+
+
+def test_unsure_free_form_row_is_no_code():
+    result = assemble(np.zeros((200, 600, 3), np.uint8), [field_of(row_ink("oooo"))],
+                      SureClassifier(p=0.7), parse_format("auto"), 0.9)
+    assert (result.status, result.code) == (Status.FAILED, "")
+    assert "no postal code found" in result.reason
+
+
+def test_an_unsure_or_smaller_rival_does_not_block_the_read():
+    image = np.zeros((400, 900, 3), np.uint8)
+    best = field_of(row_ink("oooo"))
+    small = CodeField(box=(0, 200, 260, 60), kind=FieldKind.FREEFORM, score=0.7,
+                      evidence="small print", ink=cv2.resize(row_ink("ooooo"), (260, 60)))
+    result = assemble(image, [best, small], SureClassifier(), parse_format("auto"), 0.9)
+    assert result.status is Status.ACCEPTED, result.reason
+
+
+def test_a_row_continued_past_a_hyphen_is_flagged():
+    ink = np.zeros((300, 1200), np.uint8)
+    cv2.putText(ink, "12345-6789", (100, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
+    view = View(image=cv2.cvtColor(255 - ink, cv2.COLOR_GRAY2BGR), to_scan=np.eye(3),
+                inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    found = find_freeform(view)
+    assert any(f.zip4 and len(f.cells) == 9 for f in found)
+    halves = [f for f in found if len(f.cells) in (4, 5) and not f.zip4]
+    assert len(halves) == 2 and all(f.partial for f in halves)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_digits_on_a_label_are_found(seed):
+    # The label's edge and shadow enclose the digits: they must not swallow them.
+    env = make_envelope("4711", "digits", seed, distractors=False)
+    fields = locate(env.image)
+    fx, fy, fw, fh = env.field_box
+    assert any(f.kind is FieldKind.FREEFORM and abs(f.box[0] - fx) < 0.2 * fw
+               and abs(f.box[1] - fy) < 0.5 * fh for f in fields[:2])
