@@ -107,15 +107,25 @@ def _outline_evidence(view: View) -> np.ndarray:
     return cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
 
 
-def _step(near: np.ndarray, edge: Rect, pitch: float, side: int) -> Rect | None:
+def _hollow(solid: np.ndarray, box: Rect) -> bool:
+    """True when the middle of ``box`` is mostly free of print (a box, not a colour patch)."""
+    x, y, w, h = box
+    inner = solid[max(0, y + h // 5):y + h - h // 5, max(0, x + w // 5):x + w - w // 5]
+    return inner.size > 0 and float(inner.mean()) < 0.25
+
+
+def _step(near: np.ndarray, solid: np.ndarray, edge: Rect, pitch: float,
+          side: int) -> Rect | None:
     """The box one step left or right of ``edge`` whose outline the mask shows best.
 
     The step is searched from a little under the pitch to half a box over it, which
-    also crosses a wider group gap (Japan's 3 + 4, with its hyphen mark).
+    also crosses a wider group gap (Japan's 3 + 4, with its hyphen mark). A place whose
+    middle is print too (a stamp, a coloured desk at a photo's edge) is no box.
     """
     x, y, w, h = edge
     steps = np.arange(int(pitch - 0.1 * w), int(pitch + 0.5 * w) + 1)
     support = np.array([[_outline_support(near, (int(x + side * step), y + dy, w, h))
+                         if _hollow(solid, (int(x + side * step), y + dy, w, h)) else 0.0
                          for step in steps] for dy in (-2, -1, 0, 1, 2)])
     dy, _ = np.unravel_index(int(np.argmax(support)), support.shape)
     best = float(support.max())
@@ -127,7 +137,7 @@ def _step(near: np.ndarray, edge: Rect, pitch: float, side: int) -> Rect | None:
     return (int(x + side * int(np.median(plateau))), y + int(dy) - 2, w, h)
 
 
-def _pitch(near: np.ndarray, row: list[Rect], w: int, h: int) -> float:
+def _pitch(near: np.ndarray, solid: np.ndarray, row: list[Rect], w: int, h: int) -> float:
     """Distance between neighbouring boxes: from adjacent holes, else from the outlines."""
     steps = [b[0] - a[0] for a, b in zip(row[:-1], row[1:], strict=True)]
     adjacent = [s for s in steps if 0.8 * w < s < 1.45 * w]
@@ -135,7 +145,7 @@ def _pitch(near: np.ndarray, row: list[Rect], w: int, h: int) -> float:
         shortest = min(adjacent)
         return float(np.median([s for s in adjacent if s < 1.15 * shortest]))
     seed = (row[0][0], row[0][1], w, h)
-    found = _step(near, seed, 1.0 * w, 1) or _step(near, seed, 1.0 * w, -1)
+    found = _step(near, solid, seed, 1.0 * w, 1) or _step(near, solid, seed, 1.0 * w, -1)
     return float(abs(found[0] - seed[0])) if found else 0.0
 
 
@@ -155,13 +165,14 @@ def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) ->
     # cell off the row: every cell gets the row's size and top (the view is upright).
     top = int(np.median([b[1] for b in row if abs(b[3] - h) <= 0.1 * h] or [row[0][1]]))
     row = [(x, top, w, h) for x, _, _, _ in row]
-    pitch = _pitch(near, row, w, h)
+    solid = view.boxes > 0
+    pitch = _pitch(near, solid, row, w, h)
     if pitch <= 0:
         return row
     filled = [row[0]]
     for box in row[1:]:
         while box[0] - filled[-1][0] > 1.6 * pitch and len(filled) < MAX_CELLS:
-            guess = _step(near, (filled[-1][0], top, w, h), pitch, 1)
+            guess = _step(near, solid, (filled[-1][0], top, w, h), pitch, 1)
             if guess is None or guess[0] + 0.5 * w > box[0]:
                 break
             filled.append(guess)
@@ -169,7 +180,7 @@ def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) ->
     for side in (-1, 1):
         while len(filled) < MAX_CELLS:
             edge = filled[0] if side < 0 else filled[-1]
-            guess = _step(near, (edge[0], top, w, h), pitch, side)
+            guess = _step(near, solid, (edge[0], top, w, h), pitch, side)
             if guess is None:
                 break
             filled = [guess, *filled] if side < 0 else [*filled, guess]
