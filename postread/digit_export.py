@@ -1,10 +1,12 @@
 """Write the digits of reviewed reads as labelled 28 x 28 crops, ready for training.
 
 A reviewed code labels a read's crops only when it has exactly as many digits as crops
-were cut (a person's "12345" says nothing about which of four crops is which). The crops
-are cut again from the scan: the locator and segmenter are deterministic, so locating
-the stored field and segmenting it gives back the very crops the model saw; a digit
-whose box is not found that way is cut from the stored box directly.
+were cut (a person's "12345" says nothing about which of four crops is which). The
+database keeps boxes, not pixels, so crops are cut again from the scan: locating the
+stored field and segmenting it (natural cut, or forced to the digit count) gives back
+the very crops the model saw; a digit whose box that does not reproduce (a cut the
+reader chose with the classifier's help) is cut from its stored box: the same ink and
+normalisation, minus any neighbour's stroke reaching into the box.
 """
 
 from __future__ import annotations
