@@ -184,7 +184,26 @@ def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) ->
             if guess is None:
                 break
             filled = [guess, *filled] if side < 0 else [*filled, guess]
+    if view.colourless:
+        filled = [_snap(view.boxes, box) for box in filled]
     return filled
+
+
+def _snap(lines: np.ndarray, box: Rect) -> Rect:
+    """Move a box sideways onto the straight lines of its outline, where they show.
+
+    Without colour the row is completed on all ink, digits included, so a box may sit
+    a few pixels off; its surviving outline lines say exactly where it is.
+    """
+    x, y, w, h = box
+    near = cv2.dilate(lines[max(0, y - 4):y + h + 5], np.ones((3, 3), np.uint8)) > 0
+    shifts = np.arange(-(w // 6), w // 6 + 1)
+    sides = np.array([near[:, x + d].mean() + near[:, x + w + d].mean()
+                      if 0 <= x + d and x + w + d < near.shape[1] else 0.0 for d in shifts])
+    if sides.max() < 0.6:
+        return box
+    plateau = shifts[sides >= sides.max() - 0.05]
+    return (x + int(np.median(plateau)), y, w, h)
 
 
 def cell_ink(view: View, cell: Rect) -> float:

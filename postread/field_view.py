@@ -311,7 +311,11 @@ def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
     if line_length:
         dark = (red < np.percentile(red, 80) - 40).astype(np.uint8) * 255
         lines = cv2.dilate(line_mask(dark, line_length), np.ones((3, 3), np.uint8)) > 0
-        printed |= lines if outlines is None else lines & outlines
+        if outlines is None:
+            printed |= lines
+        else:
+            # Pieces of a dotted outline too short for a line lie wholly along it.
+            printed |= (lines & outlines) | _within(dark, outlines)
     dark = np.clip(_paper_level(red, printed) - red, 0, None)
     dark[printed] = 0
     scaled = np.clip(dark * (255.0 / max(float(dark.max()), 1.0)), 0, 255).astype(np.uint8)
@@ -323,6 +327,18 @@ def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
     low, core = 0.6 * level, max(float(np.percentile(strokes, 60)), level + 1.0)
     soft = (np.clip((dark - low) / (core - low), 0, 1) * 255).astype(np.uint8)
     return _bridge_print(soft, printed)
+
+
+def _within(binary: np.ndarray, band: np.ndarray | None) -> np.ndarray:
+    """Ink components lying (almost) wholly in ``band``: outline pieces, not digits."""
+    if band is None:
+        return np.zeros(binary.shape, bool)
+    count, labels = cv2.connectedComponents(binary, connectivity=8)
+    total = np.bincount(labels.ravel(), minlength=count)
+    inside = np.bincount(labels[band].ravel(), minlength=count)
+    pieces = inside >= 0.85 * np.maximum(total, 1)
+    pieces[0] = False
+    return pieces[labels]
 
 
 def _paper_level(red: np.ndarray, printed: np.ndarray) -> np.ndarray | float:
