@@ -60,22 +60,34 @@ def recut(image: np.ndarray, field_box: Sequence[int] | None,
           digit_boxes: Sequence[Sequence[int]]) -> tuple[list[np.ndarray], int]:
     """The 28 x 28 crops of a read's digits; returns them and how many were cut directly."""
     boxes = [tuple(b) for b in digit_boxes]
-    fields: list[CodeField] = [f for f in locate(image) if list(f.box) == list(field_box or [])]
+    field = next((f for f in locate(image) if list(f.box) == list(field_box or [])), None)
     found: dict[tuple, np.ndarray] = {}
-    for field in fields[:1]:
+    if field is not None:
         # the reader keeps the natural cut of a free-form row or a forced count: try both
         for count in (len(boxes), None):
             found.update((crop.box, crop.pixels) for crop in segment(image, field, count))
-    source = 255 - image if is_binarised_negative(image) else image
     crops, direct = [], 0
     for box in boxes:
-        if box in found:
-            crops.append(found[box])
-            continue
-        x, y, w, h = box
-        crops.append(to_mnist(soft_ink(source[y:y + h, x:x + w])))
-        direct += 1
+        if box not in found:
+            direct += 1
+        crops.append(found[box] if box in found else to_mnist(_box_ink(image, field, box)))
     return crops, direct
+
+
+def _box_ink(image: np.ndarray, field: CodeField | None, box: Sequence[int]) -> np.ndarray:
+    """The ink inside a digit's box, as the reader saw it where possible.
+
+    The field's ink map (found again by ``locate``) has the box print dropped exactly as
+    when reading; without it, the ink is measured on the scan itself.
+    """
+    x, y, w, h = box
+    if field is not None and field.ink is not None:
+        fx, fy = field.box[:2]
+        ink = field.ink[max(0, y - fy):y - fy + h, max(0, x - fx):x - fx + w]
+        if ink.size:
+            return ink
+    source = 255 - image if is_binarised_negative(image) else image
+    return soft_ink(source[y:y + h, x:x + w])
 
 
 def export_digits(store: Store, out_dir: Path) -> ExportSummary:
