@@ -22,6 +22,8 @@ SMALL_PRINT = 0.05
 """Rows shorter than this share of the envelope's height may be sender or postage print."""
 PRINT_EVENNESS = 0.045
 """Marks whose heights and baselines vary less than this (times their height) are type."""
+JOIN_GAP = 0.5
+"""A bar this close (times the taller piece) above a body is part of it (a 5's flag)."""
 WORD_GAPS = (0.45, 0.7, 1.0)
 """Gaps (times the marks' height) at which a line is cut into words."""
 
@@ -81,7 +83,13 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
             flat = max(mark.w, other.w) > 2.5 * tall
             # A label's outline or shadow around the digits is a frame, not a piece of one.
             frame = _encloses(mark, other) or _encloses(other, mark)
-            if overlap > 0.5 * narrow and gap_y < 0.35 * tall and not flat and not frame:
+            # A 5's flag or a 7's bar drawn apart sits above the body, overlapping it less.
+            upper, lower = (mark, other) if mark.y < other.y else (other, mark)
+            bar = (upper.w >= 1.5 * upper.h and upper.h <= 0.5 * lower.h and overlap > 0
+                   and upper.w <= 2 * lower.w and upper.x >= lower.x - 0.2 * lower.w)
+            stacked = (overlap > 0.5 * narrow and gap_y < 0.35 * tall) or \
+                (bar and gap_y < JOIN_GAP * tall)
+            if stacked and not flat and not frame:
                 x0, y0 = min(mark.x, other.x), min(mark.y, other.y)
                 x1 = max(mark.right, other.right)
                 y1 = max(mark.y + mark.h, other.y + other.h)
