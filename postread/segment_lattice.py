@@ -165,10 +165,16 @@ def _leftover(ink: np.ndarray, pieces: list[_Piece]) -> float:
     for piece in pieces:
         covered |= piece.mask
     height = ink.shape[0]
-    band = slice(int(BAND[0] * height), int(BAND[1] * height))
+    band = np.zeros(ink.shape, bool)
+    band[int(BAND[0] * height):int(BAND[1] * height)] = True
     strong = ink >= 64
-    left = float(np.count_nonzero(strong[band] & ~cv2.dilate(
-        covered.astype(np.uint8), np.ones((3, 3), np.uint8))[band].astype(bool)))
+    near = cv2.dilate(covered.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    rest = (strong & band & ~near).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(rest)
+    row = _row_height(pieces)
+    # A ZIP+4's hyphen (or a dash, an underline) is meant to be left out.
+    left = float(sum(area for _, _, w, h, area in stats[1:count]
+                     if not (w >= 1.3 * h and h < 0.4 * row)))
     typical = float(np.median([np.count_nonzero(p.mask & strong) for p in pieces]))
     return left / max(typical, 1.0)
 
