@@ -6,7 +6,7 @@ import pytest
 
 from pipelines.synth_envelopes import make_envelope
 from postread.field import locate
-from postread.field_view import is_binarised_negative
+from postread.field_view import box_colour_mask, is_binarised_negative
 from postread.records import FieldKind
 
 
@@ -128,3 +128,15 @@ def test_pale_pencil_in_faint_boxes_counts_as_written(convention, code):
     best = locate(env.image)[0]
     assert best.kind is FieldKind.BOXES
     assert f"({len(code)} with ink)" in best.evidence
+
+
+def test_buff_envelope_on_a_desk_is_not_red_print():
+    # A photo where a grey-green desk fills most of the frame: the buff paper's own
+    # redness is not print, the red box lines on it are.
+    image = np.full((900, 1200, 3), (120, 140, 128), np.uint8)
+    image[300:650, 350:900] = (196, 222, 238)
+    draw_boxes(image, 400, 340, 6, 50, 62, 10, (45, 40, 215), 2)
+    mask = box_colour_mask(image, 8) > 0
+    paper_only = mask[420:640, 360:890]
+    assert paper_only.mean() < 0.01
+    assert mask[340, 400:450].mean() > 0.9
