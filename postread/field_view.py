@@ -65,26 +65,22 @@ def redness(image_bgr: np.ndarray) -> np.ndarray:
 def box_colour_mask(image_bgr: np.ndarray, min_excess: int = 20) -> np.ndarray:
     """255 where a pixel is clearly redder than the paper (red/orange boxes, stamps, ticks)."""
     red = redness(image_bgr)
-    return ((red - _paper_redness(red)) > min_excess).astype(np.uint8) * 255
+    return ((red - _paper_redness(image_bgr, red)) > min_excess).astype(np.uint8) * 255
 
 
-def _paper_redness(red: np.ndarray) -> np.ndarray | int:
-    """The redness of the paper around each pixel: buff or tinted paper has its own.
+def _paper_redness(image_bgr: np.ndarray, red: np.ndarray) -> int:
+    """The redness of the paper: buff or tinted paper has some of its own.
 
     One median over the whole image is the paper's in a scan, but in a photo where a
     grey or green desk fills much of the frame it is the desk's, and a buff envelope
-    then reads as red print from edge to edge. A median over a neighbourhood (at a
-    quarter of the size) follows the paper instead; print lines are too thin to move it.
+    then reads as red print from edge to edge. Paper is the bright part of a photo:
+    the median is taken over the pixels brighter than Otsu's split of the brightness.
     """
-    height, width = red.shape
-    if min(height, width) < 200:
-        return int(np.median(red))
-    shifted = np.clip(red + 128, 0, 255).astype(np.uint8)
-    small = cv2.resize(shifted, (width // 4, height // 4), interpolation=cv2.INTER_AREA)
-    size = max(3, (min(small.shape) // 4) | 1)
-    local = cv2.medianBlur(small, size)
-    local = cv2.resize(local, (width, height), interpolation=cv2.INTER_LINEAR)
-    return local.astype(np.int16) - 128
+    blue, green, red_channel = cv2.split(image_bgr)
+    bright = cv2.max(cv2.max(blue, green), red_channel)
+    level, _ = cv2.threshold(bright, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = red[bright > level]
+    return int(np.median(paper if paper.size > 0.1 * red.size else red))
 
 
 def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
