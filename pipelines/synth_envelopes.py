@@ -71,13 +71,16 @@ class Envelope:
 class MnistDigits:
     """Digit source backed by real MNIST handwriting (never commit what it produces)."""
 
-    def __init__(self, mnist_dir: Path | str, split: str = "test", verify_md5: bool = True
-                 ) -> None:
+    def __init__(self, mnist_dir: Path | str, split: str = "test", verify_md5: bool = True,
+                 exclude: np.ndarray | None = None) -> None:
         from pipelines.mnist import load_split
 
         images, labels = load_split(Path(mnist_dir), split, verify_md5=verify_md5)
         self.images = images
-        self.by_digit = {d: np.flatnonzero(labels == d) for d in range(10)}
+        usable = np.ones(len(labels), dtype=bool)
+        if exclude is not None:
+            usable[exclude] = False  # e.g. the validation split the model is calibrated on
+        self.by_digit = {d: np.flatnonzero((labels == d) & usable) for d in range(10)}
 
     def sample(self, digit: int, rng: np.random.Generator, height_px: int = 64,
                thickness: float | None = None, broken: float = 0.0) -> np.ndarray:
@@ -195,8 +198,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("out_dir", type=Path, help="folder for the images and labels.csv")
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--digits", choices=("procedural", "mnist-test"), default="procedural")
-    ap.add_argument("--mnist", type=Path, default=None, help="MNIST folder (for mnist-test)")
+    ap.add_argument("--digits", choices=("procedural", "mnist-test", "mnist-train"),
+                    default="procedural",
+                    help="mnist-test: evaluation sets; mnist-train: training sets (the "
+                         "training images minus train.py's validation split)")
+    ap.add_argument("--mnist", type=Path, default=None, help="MNIST folder (for mnist-*)")
     ap.add_argument("--conventions", default=",".join(CONVENTIONS))
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--format", choices=("png", "jpg", "mixed"), default="mixed",
@@ -218,13 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     conventions = _split(args.conventions, CONVENTIONS, "convention")
     conditions = _split(args.conditions, CONDITIONS, "condition")
     source: DigitSource = ProceduralDigits(args.seed)
-    if args.digits == "mnist-test":
+    if args.digits.startswith("mnist-"):
         from pipelines.mnist import default_dir
+        from pipelines.train import validation_indices
 
         mnist_dir = args.mnist or default_dir()
         if mnist_dir is None:
-            raise SystemExit("--digits mnist-test needs --mnist DIR or POSTREAD_MNIST_DIR")
-        source = MnistDigits(mnist_dir, "test")
+            raise SystemExit(f"--digits {args.digits} needs --mnist DIR or POSTREAD_MNIST_DIR")
+        split = args.digits.removeprefix("mnist-")
+        exclude = validation_indices() if split == "train" else None
+        source = MnistDigits(mnist_dir, split, exclude=exclude)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     with open(args.out_dir / "labels.csv", "w", newline="") as fh:

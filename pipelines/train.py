@@ -114,10 +114,20 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(log_t.exp())
 
 
+def split_order(seed: int, count: int = 60000) -> np.ndarray:
+    """The training images shuffled by seed: the first ``--val-size`` are validation."""
+    return np.random.default_rng(seed).permutation(count)
+
+
+def validation_indices(seed: int = 1, size: int = 5000) -> np.ndarray:
+    """Which of the 60k training images form the held-out validation split."""
+    return split_order(seed)[:size]
+
+
 def training_set(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
     """Train and validation images/labels, with any --extra digits oversampled into train."""
     images, labels = mnist.load_split(args.mnist, "train")
-    order = np.random.default_rng(args.seed).permutation(len(images))
+    order = split_order(args.seed, len(images))
     val_idx, train_idx = order[:args.val_size], order[args.val_size:]
     train_x, train_y = images[train_idx], labels[train_idx]
     if args.dry_run:
