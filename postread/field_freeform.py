@@ -72,12 +72,17 @@ def _encloses(big: Mark, small: Mark) -> bool:
 def _join_pieces(marks: list[Mark]) -> list[Mark]:
     """Merge marks that overlap horizontally and sit close vertically (broken strokes)."""
     marks = sorted(marks, key=lambda m: m.x)
+    # Two whole characters, one above the other (a letter of the line above, a tall
+    # handwritten digit reaching up to it), are not pieces of one: pieces are smaller.
+    whole = 0.8 * float(np.median([m.h for m in marks if m.h >= 6] or [0]))
     merged: list[Mark] = []
     for mark in marks:
         for index, other in enumerate(merged):
             overlap = min(mark.right, other.right) - max(mark.x, other.x)
             narrow = min(mark.w, other.w)
             gap_y = max(mark.y, other.y) - min(mark.y + mark.h, other.y + other.h)
+            if gap_y > 0 and min(mark.h, other.h) >= whole > 0:
+                continue
             tall = max(mark.h, other.h)
             # Long flat strokes (underlines, a label's shadow) are not pieces of a digit.
             flat = max(mark.w, other.w) > 2.5 * tall
@@ -133,10 +138,16 @@ def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
 
 
 def _words(line: list[Mark], gap: float) -> list[list[Mark]]:
-    """Split a line at gaps wider than ``gap`` times the neighbouring marks' height."""
+    """Split a line at gaps wider than ``gap`` times the neighbouring marks' height.
+
+    A small gap where the writing grows or shrinks by a third also ends a word: a
+    handwritten code often follows the printed state ("TX") closer than a word gap.
+    """
     words = [[line[0]]]
     for prev, mark in zip(line[:-1], line[1:], strict=True):
-        if mark.x - prev.right > gap * max(mark.h, prev.h):
+        space = mark.x - prev.right
+        tall = max(mark.h, prev.h)
+        if space > gap * tall or (space > 0.2 * tall and tall > 1.3 * min(mark.h, prev.h)):
             words.append([mark])
         else:
             words[-1].append(mark)
