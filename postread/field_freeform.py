@@ -11,6 +11,7 @@ corner (top left), marks inside a postmark ring and rows of uniform printed char
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import median
 
 import cv2
 import numpy as np
@@ -79,6 +80,8 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
     for mark in marks:
         for index, other in enumerate(merged):
             overlap = min(mark.right, other.right) - max(mark.x, other.x)
+            if overlap <= 0:  # side by side: never stacked (both tests below need overlap)
+                continue
             narrow = min(mark.w, other.w)
             gap_y = max(mark.y, other.y) - min(mark.y + mark.h, other.y + other.h)
             if gap_y > 0 and min(mark.h, other.h) >= whole > 0:
@@ -124,8 +127,8 @@ def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
             # The line's recent marks, not just its last: one broken or small mark (a
             # digit's detached stroke) must not end the line.
             recent = line[-3:]
-            last_h = float(np.median([m.h for m in recent]))
-            last_cy = float(np.median([m.cy for m in recent]))
+            last_h = float(median([m.h for m in recent]))
+            last_cy = float(median([m.cy for m in recent]))
             gap = mark.x - max(m.right for m in recent)
             same_line = abs(mark.cy - last_cy) < 0.4 * max(mark.h, last_h)
             similar = 0.45 < mark.h / last_h < 2.2
