@@ -11,9 +11,12 @@ from postread.errors import UsageError
 
 DEFAULT_REVIEW_BELOW = 0.9
 """Reads less confident than this need a person (the reader's default, see assemble)."""
-MAX_SIDE = 2400
-"""Decode large JPEGs at reduced resolution while the long side stays at least this many
-pixels (a 300 dpi envelope's digits are still ~50 px tall); 0 decodes at full size."""
+MAX_SIDE = 1200
+"""Decode large images at 1/2, 1/4 or 1/8 resolution while the long side stays at least this
+many pixels (the working view's size, ``field_view.WORK_LONG_SIDE``: a 300 dpi envelope's
+digits are still ~30 px tall); 0 decodes at full size. JPEG decodes reduced natively, several
+times faster than at full size. On 96 highres, 300 dpi and 4000 x 3000 photo envelopes the
+codes and statuses read at 1200 are those read at 2400 (confidences move by < 0.1)."""
 
 
 @dataclass(frozen=True)
