@@ -70,9 +70,26 @@ def box_colour_mask(image_bgr: np.ndarray, min_excess: int = 20) -> np.ndarray:
 
 
 def redness_excess(image_bgr: np.ndarray) -> np.ndarray:
-    """Redness above the paper's own (int16): computed once, thresholded by ``excess_mask``."""
-    red = redness(image_bgr)
-    return red - np.int16(_paper_redness(image_bgr, red))
+    """Redness above the paper's own (int16): computed once, thresholded by ``excess_mask``.
+
+    The paper's redness: buff or tinted paper has some of its own. One median over the
+    whole image is the paper's in a scan, but in a photo where a grey or green desk fills
+    much of the frame it is the desk's, and a buff envelope then reads as red print from
+    edge to edge. Paper is the bright part of a photo: the median is taken over the pixels
+    brighter than Otsu's split of the brightness.
+    """
+    # One split in uint8 serves both the redness and the brightness (see ``redness``).
+    blue, green, red_channel = cv2.split(image_bgr)
+    others = cv2.max(blue, green)
+    red = red_channel.astype(np.int16) - others.astype(np.int16)
+    bright = cv2.max(others, red_channel)
+    level, paper = cv2.threshold(bright, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # The median by a histogram of redness + 255 (0..510), counted under the paper mask.
+    shifted = (red + 255).astype(np.uint16)
+    counts = cv2.calcHist([shifted], [0], paper, [511], [0, 511]).ravel()
+    if counts.sum() <= 0.1 * red.size:
+        counts = cv2.calcHist([shifted], [0], None, [511], [0, 511]).ravel()
+    return red - np.int16(_hist_median(counts, -255))
 
 
 def excess_mask(excess: np.ndarray, min_excess: int = 20) -> np.ndarray:
@@ -80,28 +97,13 @@ def excess_mask(excess: np.ndarray, min_excess: int = 20) -> np.ndarray:
     return (excess > min_excess).astype(np.uint8) * 255
 
 
-def _paper_redness(image_bgr: np.ndarray, red: np.ndarray) -> int:
-    """The redness of the paper: buff or tinted paper has some of its own.
-
-    One median over the whole image is the paper's in a scan, but in a photo where a
-    grey or green desk fills much of the frame it is the desk's, and a buff envelope
-    then reads as red print from edge to edge. Paper is the bright part of a photo:
-    the median is taken over the pixels brighter than Otsu's split of the brightness.
-    """
-    blue, green, red_channel = cv2.split(image_bgr)
-    bright = cv2.max(cv2.max(blue, green), red_channel)
-    level, _ = cv2.threshold(bright, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    paper = red[bright > level]
-    return _int_median(paper if paper.size > 0.1 * red.size else red)
-
-
-def _int_median(values: np.ndarray) -> int:
-    """``int(np.median(values))`` for redness values (-255..255), by a histogram, not a sort."""
-    counts = np.cumsum(np.bincount((values.ravel() + 255).astype(np.intp), minlength=511))
-    n = int(counts[-1])
+def _hist_median(counts: np.ndarray, first: int = 0) -> int:
+    """``int(np.median(values))`` of the integers counted in ``counts`` (index 0 = ``first``)."""
+    cumulative = np.cumsum(counts)
+    n = int(cumulative[-1])
 
     def kth(k: int) -> int:  # the k-th smallest value, 0-based
-        return int(np.searchsorted(counts, k + 1)) - 255
+        return int(np.searchsorted(cumulative, k + 1)) + first
 
     return int(kth(n // 2) if n % 2 else (kth(n // 2 - 1) + kth(n // 2)) / 2)
 
