@@ -244,7 +244,9 @@ def make_view(image_bgr: np.ndarray) -> View:
     if corners is not None:
         warp, size = _paper_homography(corners)
         notes.append("envelope cut out of the photo background")
-    upright = cv2.warpPerspective(small, warp, size, borderValue=(255, 255, 255))
+    # A flat scan needs no warp (an identity warp copies the pixels exactly).
+    upright = small if corners is None else cv2.warpPerspective(
+        small, warp, size, borderValue=(255, 255, 255))
     # Redness and darkness are worked out once per picture and thresholded as needed.
     excess, darkness = redness_excess(upright), ink_darkness(upright)
     angle = skew_angle(ink_mask(upright, excess_mask(excess), darkness))
