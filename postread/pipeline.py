@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import cv2
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -261,6 +262,9 @@ _worker: dict = {}
 def _init_worker(parent: int, load, root, settings, done, reader) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone handles Ctrl-C
     _die_with_parent(parent)
+    # One thread per worker: the pool already runs one worker per core, and OpenCV's own
+    # threads in every worker would only compete with each other for the same cores.
+    cv2.setNumThreads(1)
     _worker.update(classifier=load(), root=root, settings=settings, done=done, reader=reader)
 
 
