@@ -1,6 +1,6 @@
 """Evaluate the reader on a generated envelope set: accuracy, acceptance, errors, threshold sweep.
 
-    python pipelines/evaluate_reads.py DIR [--format auto] [--review-below 0.9] [--model PATH]
+    python pipelines/evaluate_reads.py DIR [--format auto] [--review-below 0.97] [--model PATH]
 
 DIR holds the images and ``labels.csv`` (file,code,convention,condition), as written by
 ``pipelines/synth_envelopes.py``. Prints exact-code accuracy, the share accepted and the
@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from postread.assemble import read_image  # noqa: E402
+from postread.assemble import DEFAULT_REVIEW_BELOW, read_image  # noqa: E402
 from postread.classify import DigitClassifier, load_classifier  # noqa: E402
 from postread.records import Status  # noqa: E402
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--format", default="auto")
-    parser.add_argument("--review-below", type=float, default=0.9)
+    parser.add_argument("--review-below", type=float, default=DEFAULT_REVIEW_BELOW)
     parser.add_argument("--model", default=None, help="card, .onnx or folder (default: shipped)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="read only the first N images")

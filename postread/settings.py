@@ -6,11 +6,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from postread.assemble import parse_format
+from postread.assemble import DEFAULT_REVIEW_BELOW, parse_format
 from postread.errors import UsageError
 
-DEFAULT_REVIEW_BELOW = 0.9
-"""Reads less confident than this need a person (the reader's default, see assemble)."""
 MAX_SIDE = 1200
 """Decode large images at 1/2, 1/4 or 1/8 resolution while the long side stays at least this
 many pixels (the working view's size, ``field_view.WORK_LONG_SIDE``: a 300 dpi envelope's
