@@ -195,12 +195,11 @@ def _sheet_like(corners: np.ndarray, area: float, frame: int) -> bool:
 
 
 def _order_corners(points: np.ndarray) -> np.ndarray:
-    total, diff = points.sum(axis=1), points[:, 1] - points[:, 0]
-    return np.array(
-        [points[np.argmin(total)], points[np.argmin(diff)],
-         points[np.argmax(total)], points[np.argmax(diff)]],
-        dtype=np.float32,
-    )
+    """TL, TR, BR, BL. Walking round the centre keeps four distinct corners: picking each
+    by the extremes of x + y and y - x can take one point twice on a tilted sheet."""
+    centre = points.mean(axis=0)
+    ring = points[np.argsort(np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0]))]
+    return np.roll(ring, -int(np.argmin(ring.sum(axis=1))), axis=0).astype(np.float32)
 
 
 def _paper_homography(corners: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
