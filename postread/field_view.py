@@ -195,8 +195,11 @@ def _sheet_like(corners: np.ndarray, area: float, frame: int) -> bool:
 
 
 def _order_corners(points: np.ndarray) -> np.ndarray:
-    """TL, TR, BR, BL. Walking round the centre keeps four distinct corners: picking each
-    by the extremes of x + y and y - x can take one point twice on a tilted sheet."""
+    """The corners as TL, TR, BR, BL.
+
+    Walking round the centre keeps four distinct corners: picking each by the extremes of
+    x + y and y - x can take one point twice on a tilted sheet.
+    """
     centre = points.mean(axis=0)
     ring = points[np.argsort(np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0]))]
     return np.roll(ring, -int(np.argmin(ring.sum(axis=1))), axis=0).astype(np.float32)
