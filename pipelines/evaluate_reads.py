@@ -21,12 +21,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from postread.assemble import DEFAULT_REVIEW_BELOW, read_image  # noqa: E402
-from postread.classify import DigitClassifier, load_classifier  # noqa: E402
+from postread.assemble import DEFAULT_REVIEW_BELOW  # noqa: E402
+from postread.classify import load_classifier  # noqa: E402
+from postread.pipeline import read_file  # noqa: E402
 from postread.records import Status  # noqa: E402
+from postread.settings import Settings  # noqa: E402
 
 SWEEP = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
 """Review thresholds tried in the sweep."""
@@ -64,25 +64,22 @@ _worker: dict[str, object] = {}
 def _init_worker(model: str | None, fmt: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C once
     _worker["classifier"] = load_classifier(Path(model) if model else None)
-    _worker["format"] = fmt
+    # Threshold 0: the status then reflects every check except confidence, for the sweep.
+    _worker["settings"] = Settings(format=fmt, review_below=0.0)
 
 
 def _read_one(row: dict[str, str]) -> Outcome:
-    classifier: DigitClassifier = _worker["classifier"]  # type: ignore[assignment]
-    image = cv2.imread(row["path"], cv2.IMREAD_COLOR)
+    # The product's own path (pipeline.read_file): the same decode resolution, the same
+    # handling of bad files and reader crashes as `postread read`.
+    path = Path(row["path"])
+    results, _ = read_file(path, path.parent, _worker["classifier"], _worker["settings"],
+                           frozenset())
+    result = results[0]
     expected = "".join(ch for ch in row["code"] if ch.isdigit())
-    if image is None:
-        return Outcome(row["file"], row["convention"], row["condition"], expected, "", 0.0,
-                       "failed", "unreadable image", False)
-    # Threshold 0: the status then reflects every check except confidence, for the sweep.
-    try:
-        read = read_image(image, classifier, str(_worker["format"]), review_below=0.0)
-    except Exception as exc:  # a reader bug is this image's failure, reported below
-        return Outcome(row["file"], row["convention"], row["condition"], expected, "", 0.0,
-                       "failed", f"reader crashed: {type(exc).__name__}: {exc}", False)
-    return Outcome(row["file"], row["convention"], row["condition"], expected, read.code,
-                   read.confidence, read.status.value, read.reason,
-                   read.status is Status.ACCEPTED)
+    read = result.read
+    return Outcome(row["file"], row["convention"], row["condition"], expected,
+                   read.code if read else "", read.confidence if read else 0.0,
+                   result.status.value, result.reason, result.status is Status.ACCEPTED)
 
 
 def load_labels(directory: Path, limit: int | None) -> list[dict[str, str]]:
