@@ -1,5 +1,6 @@
 """Shared fixtures: paths to the repository, MNIST, and the shipped model."""
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,3 +30,19 @@ def shipped_card() -> Path:
     from postread.classify import MODELS_DIR, find_card
 
     return find_card(MODELS_DIR)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A review database built from generated scans (see review_db.build), once per module."""
+    from review_db import build
+
+    return build(tmp_path_factory.mktemp("reviewdb"))
+
+
+@pytest.fixture
+def db(built, tmp_path):
+    """A fresh copy of the built database for each test (decisions change it)."""
+    copy = tmp_path / "review.db"
+    shutil.copy(built[0], copy)
+    return str(copy)

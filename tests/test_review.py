@@ -4,13 +4,11 @@ non-interactive forms, checked in the database and in ``postread export``."""
 import csv
 import io
 import re
-import shutil
 import sys
 from pathlib import Path
 
 import pexpect
 import pytest
-from review_db import build
 from typer.testing import CliRunner
 
 from postread.cli import app
@@ -19,19 +17,6 @@ from postread.store import Store
 
 POSTREAD = str(Path(sys.executable).with_name("postread"))  # the venv's installed script
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture
-def db(built, tmp_path):
-    """A fresh copy of the built database for each test (decisions change it)."""
-    copy = tmp_path / "review.db"
-    shutil.copy(built[0], copy)
-    return str(copy)
 
 
 def spawn(db, *args, log=None):

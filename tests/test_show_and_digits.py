@@ -2,7 +2,6 @@
 
 import csv
 import io
-import shutil
 
 import cv2
 import numpy as np
@@ -17,18 +16,6 @@ from postread.digit_export import recut
 from postread.field import locate
 from postread.overlay import CANDIDATE, CHOSEN, DIGIT, banner_height, scale_for
 from postread.segment import segment
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("show"))
-
-
-@pytest.fixture
-def db(built, tmp_path):
-    copy = tmp_path / "review.db"
-    shutil.copy(built[0], copy)
-    return str(copy)
 
 
 def has_colour(image, x0, x1, y0, y1, colour):
