@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines import mnist  # noqa: E402
-from pipelines.train import load_extra  # noqa: E402
+from pipelines.mnist import load_extra  # noqa: E402
 from postread.classify import OnnxDigitClassifier, load_card, softmax  # noqa: E402
 
 ECE_BINS = 15

@@ -1,12 +1,15 @@
-"""Load (and optionally download) the four original MNIST IDX files, verified by md5.
+"""Load digit data: MNIST's IDX files (md5-verified) and folders of reviewed digits.
 
-Used by training, evaluation and the synthetic-envelope generator. The files are read
+The reviewed folders are what ``postread export-digits`` writes. Used by training,
+evaluation and the synthetic-envelope generator; torch-free, so evaluating an ONNX model
+does not need it. The MNIST files are read
 from a directory given on the command line or by ``POSTREAD_MNIST_DIR``; on our machines
 and in CI that is ``../shared/data/mnist``.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import os
@@ -15,6 +18,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -128,3 +132,21 @@ def download(
             break
         else:
             raise DataError(f"{name}: could not download a verified copy ({'; '.join(errors)})")
+
+
+def load_extra(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Digits exported by ``postread export-digits``: labels.csv (file,label) + 28x28 PNGs."""
+    labels_csv = folder / "labels.csv"
+    if not labels_csv.exists():
+        raise DataError(f"{labels_csv}: missing (expected file,label rows)")
+    images, labels = [], []
+    with labels_csv.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            pixels = cv2.imread(str(folder / row["file"]), cv2.IMREAD_GRAYSCALE)
+            if pixels is None or pixels.shape != (28, 28):
+                raise DataError(f"{folder / row['file']}: not a 28x28 grayscale image")
+            images.append(pixels)
+            labels.append(int(row["label"]))
+    if not images:
+        raise DataError(f"{labels_csv}: lists no digits")
+    return np.stack(images), np.array(labels, dtype=np.uint8)

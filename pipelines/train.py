@@ -11,13 +11,11 @@ selection and the calibration temperature); the 10k test set is only used by
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -25,6 +23,7 @@ import torch.nn.functional as F  # noqa: N812
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines import mnist  # noqa: E402
 from pipelines.augment import AugmentConfig, augment  # noqa: E402
+from pipelines.mnist import load_extra  # noqa: E402
 from pipelines.model import ARCHITECTURE, DigitNet  # noqa: E402
 from postread.errors import DataError  # noqa: E402
 
@@ -54,24 +53,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="train 3 batches of 1 epoch on 2,000 images (smoke test)")
     return parser.parse_args(argv)
-
-
-def load_extra(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Digits exported by ``postread export-digits``: labels.csv (file,label) + 28x28 PNGs."""
-    labels_csv = folder / "labels.csv"
-    if not labels_csv.exists():
-        raise DataError(f"{labels_csv}: missing (expected file,label rows)")
-    images, labels = [], []
-    with labels_csv.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            pixels = cv2.imread(str(folder / row["file"]), cv2.IMREAD_GRAYSCALE)
-            if pixels is None or pixels.shape != (28, 28):
-                raise DataError(f"{folder / row['file']}: not a 28x28 grayscale image")
-            images.append(pixels)
-            labels.append(int(row["label"]))
-    if not images:
-        raise DataError(f"{labels_csv}: lists no digits")
-    return np.stack(images), np.array(labels, dtype=np.uint8)
 
 
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ import pytest
 from review_db import Planned, build
 from typer.testing import CliRunner
 
-from pipelines.train import load_extra
+from pipelines.mnist import load_extra
 from postread.classify import find_card, load_classifier
 from postread.cli import app
 from postread.digit_export import recut
