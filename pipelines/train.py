@@ -122,8 +122,8 @@ def training_set(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
     return train_x, train_y, images[val_idx], labels[val_idx]
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Run training; returns the checkpoint dict that was saved."""
+def train(args: argparse.Namespace, command: str = "") -> dict:
+    """Run training (``command`` is recorded in the recipe); returns the saved checkpoint."""
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -190,7 +190,7 @@ def train(args: argparse.Namespace) -> dict:
         "val_accuracy": best[0],
         "history": history,
         "recipe": {
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if argv_is_cli() else "",
+            "command": command,
             "seed": args.seed,
             "epochs": args.epochs,
             "batch_size": args.batch_size,
@@ -213,15 +213,11 @@ def train(args: argparse.Namespace) -> dict:
     return checkpoint
 
 
-def argv_is_cli() -> bool:
-    """True when run as a script (so sys.argv is this program's command line)."""
-    return Path(sys.argv[0]).name == "train.py"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one clear line on a data error."""
     try:
-        train(parse_args(argv))
+        argv = sys.argv[1:] if argv is None else argv
+        train(parse_args(argv), command=" ".join(["train.py", *argv]))
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ def test_dry_run_checkpoint_holds_the_recipe(dry_checkpoint):
     checkpoint = torch.load(dry_checkpoint, weights_only=False)
     recipe = checkpoint["recipe"]
     assert recipe["dry_run"] is True
+    assert recipe["command"].startswith("train.py --dry-run --mnist ")
     assert recipe["torch_version"] == torch.__version__
     assert set(recipe["data_md5"]) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                                        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
