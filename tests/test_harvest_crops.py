@@ -1,0 +1,30 @@
+"""pipelines/harvest_crops.py: crops cut by the real reader, labelled by where the truth is."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from pipelines.harvest_crops import RecordingClassifier, harvest
+from pipelines.synth_envelopes import make_envelope
+from postread.classify import load_classifier
+
+
+def test_each_true_digit_gives_the_crop_the_classifier_saw_with_its_true_label(tmp_path):
+    recorder = RecordingClassifier(load_classifier())
+    env = make_envelope("40527", "fr", seed=3, condition="scan", distractors=False)
+    crops = harvest(env, tmp_path, recorder)
+    assert [label for _, label in crops] == [4, 0, 5, 2, 7]
+    for crop, _ in crops:
+        assert crop.shape == (28, 28) and crop.dtype == np.uint8
+        # the very crop the classifier was shown, not a re-cut
+        assert any(np.array_equal(crop, seen) for seen, _ in recorder.seen)
+
+
+def test_a_read_that_does_not_cut_every_true_digit_once_gives_nothing(tmp_path):
+    recorder = RecordingClassifier(load_classifier())
+    env = make_envelope("40527", "fr", seed=3, condition="scan", distractors=False)
+    # Truth says one digit more than the reader can cut: no crop's label is known for sure.
+    assert harvest(replace(env, code="405271"), tmp_path, recorder) == []
+    # Truth boxes elsewhere on the envelope (the reader cut another field): nothing either.
+    far = tuple((x, y + 5 * h, w, h) for x, y, w, h in env.digit_boxes)
+    assert harvest(replace(env, digit_boxes=far), tmp_path, recorder) == []
