@@ -106,6 +106,11 @@ def report(outcomes: list[Outcome], threshold: float) -> None:
     header = f"{'':<14}{'n':>6}{'exact':>10}{'accepted':>10}{'acc. error':>12}{'wrong':>7}"
     print(f"review threshold {threshold:.3f}\n{header}")
     print(_line("all", outcomes, threshold))
+    # Envelopes without a code can only be right by reading nothing, never "accepted":
+    # the accepted share that users of coded mail see is this line's.
+    coded = [o for o in outcomes if o.expected]
+    if coded and len(coded) < len(outcomes):
+        print(_line("with a code", coded, threshold))
     for key in ("convention", "condition"):
         print(f"\nby {key}\n{header}")
         groups = defaultdict(list)

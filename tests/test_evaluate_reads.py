@@ -19,6 +19,8 @@ def test_evaluation_prints_its_tables_for_a_generated_set(tmp_path, repo_root):
     assert out.startswith("3 images from")
     for heading in ("by convention", "by condition", "threshold sweep"):
         assert heading in out
+    # The accepted share among coded envelopes (fr, cn) is shown apart from the `none` one.
+    assert any(line.split()[:4] == ["with", "a", "code", "2"] for line in out.splitlines())
     # One row per convention generated, each with n = 1.
     for convention in ("fr", "cn", "none"):
         assert any(line.split()[:2] == [convention, "1"] for line in out.splitlines())
