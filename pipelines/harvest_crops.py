@@ -1,6 +1,6 @@
 """Harvest training digits from generated envelopes, cut by postread's own reader.
 
-    python pipelines/harvest_crops.py OUT [--count 3000] [--seed 5] [--workers 2]
+    python pipelines/harvest_crops.py OUT [--count 3000] [--seed 5] [--workers 2] [--split train]
 
 Envelopes are drawn with MNIST *training* digits (minus train.py's validation split), saved
 as a user's scan would be (PNG, or JPEG for photos) and read through ``pipeline.read_file``,
@@ -77,11 +77,12 @@ def labelled_crops(digits, truth_boxes: list[Box], code: str, recorder: Recordin
 _state: dict = {}
 
 
-def _init(mnist_dir: Path) -> None:
+def _init(mnist_dir: Path, split: str) -> None:
     from pipelines.train import validation_indices
 
     cv2.setNumThreads(1)
-    _state["digits"] = MnistDigits(mnist_dir, "train", exclude=validation_indices())
+    exclude = validation_indices() if split == "train" else None
+    _state["digits"] = MnistDigits(mnist_dir, split, exclude=exclude)
     _state["recorder"] = RecordingClassifier(load_classifier(threads=1))
     _state["tmp"] = Path(tempfile.mkdtemp(prefix="harvest-"))
 
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--mnist", type=Path, default=default_dir())
+    ap.add_argument("--split", choices=("train", "test"), default="train",
+                    help="test: crops to measure the classifier on envelopes, not to train on")
     args = ap.parse_args(argv)
     if args.mnist is None:
         raise SystemExit("no MNIST folder: pass --mnist DIR or set POSTREAD_MNIST_DIR")
@@ -130,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     kept = 0
     with open(args.out / "labels.csv", "w", newline="") as fh, \
-            multiprocessing.get_context("spawn").Pool(args.workers, _init, (args.mnist,)) as pool:
+            multiprocessing.get_context("spawn").Pool(args.workers, _init,
+                                                   (args.mnist, args.split)) as pool:
         writer = csv.writer(fh)
         writer.writerow(["file", "label"])
         for i, crops in enumerate(pool.imap(_harvest_task, tasks, chunksize=4)):
