@@ -82,5 +82,11 @@ def _centre_of_mass(canvas: np.ndarray) -> np.ndarray:
     # MNIST's centres of mass sit at pixel (14, 14) (measured on its test set); whole-pixel
     # shifts keep the strokes as sharp as MNIST's.
     dx, dy = int(round(SIZE / 2 - cx)), int(round(SIZE / 2 - cy))
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(canvas, matrix, (SIZE, SIZE), flags=cv2.INTER_NEAREST)
+    # A whole-pixel shift is a copy between slices (what warpAffine with INTER_NEAREST and
+    # a zero border computes, without its set-up cost, paid ~50 times per scan).
+    shifted = np.zeros_like(canvas)
+    rows, cols = SIZE - abs(dy), SIZE - abs(dx)
+    if rows > 0 and cols > 0:
+        shifted[max(dy, 0):max(dy, 0) + rows, max(dx, 0):max(dx, 0) + cols] = \
+            canvas[max(-dy, 0):max(-dy, 0) + rows, max(-dx, 0):max(-dx, 0) + cols]
+    return shifted
