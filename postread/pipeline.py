@@ -6,12 +6,14 @@ the parent process alone writes the database and draws the progress bar.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import dataclasses
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -266,6 +268,15 @@ def _init_worker(parent: int, load, root, settings, done, reader) -> None:
     # threads in every worker would only compete with each other for the same cores.
     cv2.setNumThreads(1)
     _worker.update(classifier=load(), root=root, settings=settings, done=done, reader=reader)
+    # At exit a worker has sent every result: skip the interpreter's teardown (freeing
+    # onnxruntime, OpenCV and every module, ~0.25 s that the parent's shutdown waits for).
+    atexit.register(_exit_now)
+
+
+def _exit_now() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _die_with_parent(parent: int) -> None:
