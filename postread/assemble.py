@@ -45,6 +45,10 @@ MIN_BOX_SHARE = 0.035
 boxes are about 0.05 of an envelope's height, the recipient's 0.1; a photo shrinks both)."""
 ZIP4_DIGITS = 9
 """A free-form field of two hyphenated groups (ZIP+4) holds 5 + 4 digits."""
+LINE_END_DIGITS = (5, 9)
+"""A code ending a line of writing is a US ZIP (``CITY ST 12345``); the other conventions
+write it alone (Hungary's under the town, a label's). On 600 generated envelopes every
+line-end read of another length was wrong (a touching pair read as one digit)."""
 READ_AT_MOST = 4
 """Candidate fields classified per scan (the best by location score)."""
 DISAGREE_MARGIN = 0.05
@@ -73,6 +77,18 @@ class CodeFormat:
     def allows(self, kind: FieldKind, count: int) -> bool:
         """True when ``count`` digits fit this format for a field of ``kind``."""
         return count in (self.boxes if kind is FieldKind.BOXES else self.freeform)
+
+    def counts_for(self, field: CodeField) -> tuple[int, ...]:
+        """The digit counts this field may hold: in auto, a line-end code is a US ZIP."""
+        if field.kind is FieldKind.BOXES:
+            return self.boxes
+        if self.name == "auto" and field.line_end:
+            return tuple(n for n in self.freeform if n in LINE_END_DIGITS)
+        return self.freeform
+
+    def fits(self, field: CodeField, count: int) -> bool:
+        """True when ``count`` digits fit this format for this field."""
+        return count in self.counts_for(field)
 
     def label(self, kind: FieldKind, count: int) -> str:
         """The format name stored with a read of ``count`` digits."""
@@ -153,7 +169,7 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
     for arc in lat.arcs:
         per_arc.append(probabilities[at:at + len(arc.crops)])
         at += len(arc.crops)
-    counts = fmt.freeform
+    counts = fmt.counts_for(field)
     if field.zip4 and ZIP4_DIGITS in counts:
         counts = (ZIP4_DIGITS,)  # 5 + 4 digits around the hyphen, whatever the ink suggests
     paths = best_paths(lat, per_arc, tuple(range(1, MAX_FREEFORM + 1)))
@@ -189,7 +205,7 @@ def rank(read: FieldRead, fmt: CodeFormat) -> float:
     """Location score weighted by how sure the classifier is and whether the format fits."""
     if not read.digits:
         return 0.0
-    fits = 1.0 if fmt.allows(read.field.kind, len(read.digits)) else 0.6
+    fits = 1.0 if fmt.fits(read.field, len(read.digits)) else 0.6
     whole = 0.8 if read.empty_inside else 1.0
     return read.field.score * (0.5 + 0.5 * read.typical) * fits * whole
 
@@ -237,7 +253,7 @@ def _rivals(best: FieldRead, other: FieldRead, fmt: CodeFormat) -> bool:
     """
     if not other.digits or other.code == best.code:
         return False
-    if not fmt.allows(other.field.kind, len(other.digits)):
+    if not fmt.fits(other.field, len(other.digits)):
         return False
     if rank(other, fmt) <= rank(best, fmt) - DISAGREE_MARGIN:
         return False
@@ -254,11 +270,15 @@ def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
               review_below: float) -> list[str]:
     problems = []
     count, kind = len(best.digits), best.field.kind
-    if not fmt.allows(kind, count):
-        counts = fmt.boxes if kind is FieldKind.BOXES else fmt.freeform
-        expected = (f"{min(counts)}-{max(counts)}" if fmt.name == "auto"
-                    else " or ".join(str(n) for n in counts))
-        problems.append(f"{count} digits, format {fmt.name} expects {expected}")
+    if not fmt.fits(best.field, count):
+        counts = fmt.counts_for(best.field)
+        if kind is FieldKind.FREEFORM and counts != fmt.freeform:
+            problems.append(f"{count} digits at the end of an address line "
+                            f"(a US ZIP has {' or '.join(str(n) for n in counts)})")
+        else:
+            expected = (f"{min(counts)}-{max(counts)}" if fmt.name == "auto"
+                        else " or ".join(str(n) for n in counts))
+            problems.append(f"{count} digits, format {fmt.name} expects {expected}")
     if best.empty_inside:
         problems.append("empty box in the field")
     problems.extend(best.doubts)

@@ -79,6 +79,8 @@ class CodeField:
     """Free-form: two digit groups joined by a hyphen, so the code must have 5 + 4 digits."""
     partial: bool = False
     """Free-form: the row goes on past the field (a hyphen and digits, or a digit right after)."""
+    line_end: bool = False
+    """Free-form: the row ends a line of writing (a US ZIP after city and state), not alone."""
 
 
 @dataclass(frozen=True)

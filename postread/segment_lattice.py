@@ -39,6 +39,12 @@ WIDE = 1.5
 """One digit is rarely wider than this many row heights (a 5's long flag, a flat 2)."""
 WIDE_COST = 4.0
 """Prior cost per row height that one digit is wider than WIDE row heights."""
+PAIR_WIDTH = 1.9
+"""One mark this many of the row's usual digit widths wide is likely two touching digits."""
+PAIR_COST = 3.0
+"""Prior cost per digit width that one digit is wider than PAIR_WIDTH digit widths."""
+MAX_PARTS = 4
+"""Most touching digits one mark is cut into (a messy hand runs 4 digits together)."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +93,19 @@ def _digit_cost(piece: _Piece, row: float, digit_w: float) -> float:
     cost = FRAGMENT_COST if _fragment(piece, row) else 0.0
     if piece.width > WIDE * row:
         cost += WIDE_COST * (piece.width / row - WIDE)
-    if piece.width > 1.9 * digit_w:
-        cost += 3.0 * (piece.width / digit_w - 1.9)
+    # The classifier reads two touching digits (04, 85) as one confident digit; a mark
+    # this much wider than the row's other digits must win its place as one digit.
+    if piece.width > PAIR_WIDTH * digit_w:
+        cost += PAIR_COST * (piece.width / digit_w - PAIR_WIDTH)
     return cost
 
 
 def _digit_width(pieces: list[_Piece], row: float) -> float:
     """The row's usual width of one digit: one writer's digits are alike."""
-    widths = [p.width for p in pieces if not _fragment(p, row) and p.width < 1.25 * row]
+    # A 1 is a stroke, far narrower than other digits: it would make wide digits look
+    # like pairs.
+    widths = [p.width for p in pieces
+              if not _fragment(p, row) and 0.4 * row <= p.width < 1.25 * row]
     typical = float(np.median(widths)) if widths else DIGIT_WIDTH * row
     return float(np.clip(typical, 0.5 * row, 0.9 * row))
 
@@ -199,7 +210,7 @@ def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
             arcs.append(Arc(i, i + 1, one, _digit_cost(piece, row, digit_w), "one digit"))
         if _fragment(piece, row):
             arcs.append(Arc(i, i + 1, (), SKIP_COST, "a fragment left out"))
-        for parts in (2, 3):
+        for parts in range(2, MAX_PARTS + 1):
             # Cutting a mark narrower than ~0.55 digit widths per part invents digits.
             if width < 0.55 * DIGIT_WIDTH * parts:
                 continue

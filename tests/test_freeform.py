@@ -10,7 +10,8 @@ from postread.field import locate
 from postread.field_freeform import find_freeform
 from postread.field_view import View
 from postread.records import CodeField, FieldKind, Status
-from postread.segment_lattice import _row_ink, best_paths, lattice
+from postread.segment import _marks
+from postread.segment_lattice import _digit_width, _row_height, _row_ink, best_paths, lattice
 
 
 class SureClassifier:
@@ -34,7 +35,7 @@ def field_of(ink: np.ndarray, **extra) -> CodeField:
 
 def row_ink(marks: str, width: int = 520, height: int = 120) -> np.ndarray:
     """A row drawn from ``marks``: 'o' a digit-sized ring, 'i' a fragment, ':' a dotted trail,
-    'w' two rings touching (one wide mark)."""
+    'w' two rings touching (one wide mark), 'W' four rings touching, 'l' a tall stroke (a 1)."""
     ink = np.zeros((height, width), np.uint8)
     x = 20
     for mark in marks:
@@ -45,6 +46,13 @@ def row_ink(marks: str, width: int = 520, height: int = 120) -> np.ndarray:
             cv2.ellipse(ink, (x + 25, 60), (22, 38), 0, 0, 360, 255, 7)
             cv2.ellipse(ink, (x + 66, 60), (22, 38), 0, 0, 360, 255, 7)
             x += 112
+        elif mark == "W":
+            for k in range(4):
+                cv2.ellipse(ink, (x + 25 + 41 * k, 60), (22, 38), 0, 0, 360, 255, 7)
+            x += 194
+        elif mark == "l":
+            cv2.line(ink, (x + 5, 24), (x + 5, 96), 255, 7)
+            x += 30
         elif mark == "i":
             cv2.line(ink, (x + 5, 70), (x + 5, 90), 255, 7)
             x += 30
@@ -80,6 +88,20 @@ def test_a_dotted_trail_is_left_out():
     assert read(row_ink("oo:oo")).code == "3333"
 
 
+def test_four_touching_digits_are_cut_apart():
+    # A messy hand runs a whole group together: one mark, four digits.
+    ink = row_ink("oWo", width=420)
+    assert cv2.connectedComponents(ink)[0] - 1 == 3
+    assert read(ink, "digits:6").code == "333333"
+
+
+def test_a_row_of_ones_does_not_make_its_other_digits_look_like_pairs():
+    pieces = _marks(row_ink("llllo"))
+    row = _row_height(pieces)
+    # The ring's width (50 px) is the row's digit width, not the strokes' (7 px).
+    assert _digit_width(pieces, row) > 45
+
+
 def test_every_cut_fitting_the_format_is_weighed():
     lat = lattice(None, field_of(row_ink("owo")))
     per_arc = [SureClassifier().probabilities(np.zeros((len(a.crops), 28, 28)))
@@ -113,6 +135,29 @@ def test_a_hyphenated_field_must_read_nine_digits():
                       SureClassifier(), parse_format("auto"), 0.5)
     assert result.status is Status.NEEDS_REVIEW
     assert "hyphenated ZIP+4" in result.reason
+
+
+def test_a_code_ending_an_address_line_must_read_as_a_us_zip():
+    image = np.zeros((200, 600, 3), np.uint8)
+    lone = assemble(image, [field_of(row_ink("oooo"))], SureClassifier(),
+                    parse_format("auto"), 0.5)
+    assert (lone.status, lone.code) == (Status.ACCEPTED, "3333")  # a Hungarian code
+    # After "CITY ST" the code is a ZIP: 5 digits are sought, and none are seen.
+    zip_read = assemble(image, [field_of(row_ink("oooo"), line_end=True)], SureClassifier(),
+                        parse_format("auto"), 0.5)
+    assert zip_read.status is Status.NEEDS_REVIEW
+    # A touching pair read whole would make 4: the ZIP's fifth digit is cut out of it.
+    assert read(row_ink("owoo"), line_end=True).code == "33333"
+
+
+def test_a_row_after_words_on_its_line_ends_the_line():
+    ink = np.zeros((300, 1200), np.uint8)
+    cv2.putText(ink, "Austin TX 73301", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
+    cv2.putText(ink, "4025", (700, 100), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
+    view = View(image=cv2.cvtColor(255 - ink, cv2.COLOR_GRAY2BGR), to_scan=np.eye(3),
+                inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    rows = {len(f.cells): f for f in find_freeform(view)}
+    assert rows[5].line_end and not rows[4].line_end
 
 
 def test_unsure_free_form_row_is_no_code():
