@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     args = parser.parse_args(argv)
     worker_counts = sorted({int(w) for w in args.workers.split(",")})
+    # Shared machines: the load before and after says whether the figures can be trusted
+    # (a load above the core count means other work took part of the CPU).
+    load_before = os.getloadavg()[0]
 
     rows = ["| kind | workers | decode floor (scans/s) | postread read (scans/s) | "
             "ratio | scaling vs 1 worker | peak RSS, largest process (MB) |",
@@ -143,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Measured {time.strftime('%Y-%m-%d')} on: {machine()}.",
         f"Command: `python benchmarks/throughput.py --count {args.count} "
         f"--workers {args.workers}`. End to end includes process start-up, model "
-        "load and database writes; the floor is cv2.imread alone.", "", *rows, ""])
+        "load and database writes; the floor is cv2.imread alone.",
+        f"Load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores.", "", *rows, ""])
     print("\n" + report)
     args.out.write_text(report)
     return 0
