@@ -27,7 +27,6 @@ from postread.records import CodeField
 from postread.review import Action, QueueItem, load_queue
 from postread.segment import segment
 from postread.store import Store
-from postread.stored_scan import load_image
 
 LABELS = "labels.csv"
 """The labels file: ``file,label`` rows, the format ``pipelines/train.py --extra`` reads."""
@@ -108,8 +107,7 @@ def export_digits(store: Store, out_dir: Path) -> ExportSummary:
                                    f"{len(digits)} crops were cut")
             continue
         try:
-            image = load_image(item.file, item.scan.page, item.scan.content_hash,
-                               item.run_options)
+            image = item.image()
         except PostreadError as e:
             summary.skipped.append(str(e))
             continue

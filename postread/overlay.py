@@ -16,7 +16,6 @@ import numpy as np
 from postread.errors import UsageError
 from postread.review import load_queue, resolve
 from postread.store import ReviewRow, ScanRow, Store
-from postread.stored_scan import load_image
 
 CANDIDATE = (200, 130, 0)
 """BGR colour of candidate fields that were not chosen (blue)."""
@@ -121,7 +120,7 @@ def write_annotated(store: Store, ref: str, output: Path | None = None) -> Path:
     current folder.
     """
     item = resolve(load_queue(store, "all", include_reviewed=True), ref)
-    image = load_image(item.file, item.scan.page, item.scan.content_hash, item.run_options)
+    image = item.image()
     review = store.latest_reviews().get(item.scan.content_hash)
     page = f"-p{item.scan.page}" if item.scan.page else ""
     output = output or Path(f"{Path(item.scan.path).stem}{page}.annotated.png")

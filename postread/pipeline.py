@@ -29,6 +29,7 @@ from postread.assemble import assemble, parse_format
 from postread.classify import DigitClassifier
 from postread.errors import InputError, ScanError
 from postread.field import locate
+from postread.orientation import read_any_way_up
 from postread.records import CodeRead, Scan, Status
 from postread.scan import ScanFile, failed_file_hash, find_scans, reduction_for
 from postread.settings import Settings
@@ -42,12 +43,17 @@ FLUSH_EVERY_S = 0.5
 
 def read_scan(scan: Scan, classifier: DigitClassifier, settings: Settings) -> CodeRead:
     """Read the recipient's postal code on one decoded scan: the stages of STYLE.md's diagram."""
-    # Locate: every candidate code field (colour box rows, free-form digit rows), with evidence
-    fields = locate(scan.image)
-    # Segment + classify + assemble: cut each candidate into digits, classify them, pick the
-    # recipient's field, apply the code format and decide accepted or needs_review
-    return assemble(scan.image, fields, classifier, parse_format(settings.format),
-                    settings.review_below)
+    code_format = parse_format(settings.format)
+
+    def read(image):
+        # Locate: every candidate code field (colour box rows, free-form digit rows)
+        fields = locate(image)
+        # Segment + classify + assemble: cut each candidate into digits, classify them, pick
+        # the recipient's field, apply the code format, decide accepted or needs_review
+        return assemble(image, fields, classifier, code_format, settings.review_below)
+
+    # An envelope the wrong way up is read again turned (only when it did not read upright)
+    return read_any_way_up(scan.image, read)
 
 
 def read_file(path: Path, root: Path, classifier: DigitClassifier, settings: Settings,

@@ -133,3 +133,6 @@ class CodeRead:
     """One prediction per digit, left to right."""
     candidates: tuple[CodeField, ...] = ()
     """Every field that was considered, best first (the chosen one included)."""
+    turned: int = 0
+    """Degrees (0, 90, 180, 270) the scan was turned clockwise to read it (an envelope the
+    wrong way up); every box is in the turned image's pixels."""

@@ -17,11 +17,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 from rich.table import Table
 
 from postread.errors import UsageError
 from postread.store import ScanRow, Store
-from postread.stored_scan import source_file
+from postread.stored_scan import load_image, source_file
 
 REVIEWABLE = ("needs_review", "accepted", "all")
 """What ``review --status`` accepts."""
@@ -61,6 +62,16 @@ class QueueItem:
     def confidence(self) -> float:
         """The model's confidence in the code (0 when none)."""
         return self.scan.read.confidence if self.scan.read else 0.0
+
+    def image(self) -> np.ndarray:
+        """The scan decoded and turned as the reader saw it, so stored boxes line up.
+
+        Raises:
+            InputError: The file is gone, unreadable, or no longer the image that was read.
+        """
+        turned = self.scan.read.turned if self.scan.read else 0
+        return load_image(self.file, self.scan.page, self.scan.content_hash,
+                          self.run_options, turned)
 
     @property
     def name(self) -> str:

@@ -27,7 +27,7 @@ from postread import overlay, terminal_image
 from postread.errors import PostreadError, UsageError
 from postread.review import Action, QueueItem, decide, record
 from postread.store import Store
-from postread.stored_scan import crop_with_margin, load_image
+from postread.stored_scan import crop_with_margin
 
 KEYS = "Enter accept · digits+Enter correct · u unreadable · s skip · b back · ? help · q quit"
 HELP = """\
@@ -120,7 +120,7 @@ class Session:
 
 def _write_overlay(item: QueueItem) -> str:
     try:
-        image = load_image(item.file, item.scan.page, item.scan.content_hash, item.run_options)
+        image = item.image()
     except PostreadError as e:
         return f"no overlay: {e}"
     path = Path(tempfile.gettempdir()) / f"postread-show-{item.scan.id}.png"
@@ -139,8 +139,7 @@ class ImageCache:
         """The field with some margin around it, or why it cannot be shown."""
         if index not in self._images:
             try:
-                image = load_image(item.file, item.scan.page, item.scan.content_hash,
-                                   item.run_options)
+                image = item.image()
                 box = item.scan.read.field_box if item.scan.read else None
                 self._images[index] = crop_with_margin(image, box) if box else image
             except PostreadError as e:

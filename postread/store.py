@@ -27,7 +27,9 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
@@ -107,6 +109,8 @@ class ReadRow(Base):
     why_chosen: Mapped[str] = mapped_column(Text, default="")
     candidates: Mapped[list[dict]] = mapped_column(JSON, default=list)
     """Every field considered, best first: box, kind, score, evidence."""
+    turned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Degrees the scan was turned clockwise to read it; boxes are in the turned image."""
     scan: Mapped[ScanRow] = relationship(back_populates="read")
     digits: Mapped[list[DigitRow]] = relationship(
         cascade="all, delete-orphan", order_by="DigitRow.position")
@@ -179,6 +183,7 @@ class Store:
         self.engine = make_engine(db)
         with self._write() as session:
             Base.metadata.create_all(session.connection())
+            _add_missing_columns(session)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:
@@ -300,6 +305,20 @@ class Store:
             return {run_id: options for run_id, options in rows}
 
 
+ADDED_COLUMNS = {("reads", "turned"): "INTEGER NOT NULL DEFAULT 0"}
+"""Columns added since the first release: a database made before gets them on opening
+(create_all makes missing tables, never missing columns), its stored reads kept."""
+
+
+def _add_missing_columns(session: Session) -> None:
+    connection = session.connection()
+    present = {table: {c["name"] for c in inspect(connection).get_columns(table)}
+               for table in {table for table, _ in ADDED_COLUMNS}}
+    for (table, column), definition in ADDED_COLUMNS.items():
+        if column not in present[table]:
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {definition}"))
+
+
 def _fill(session: Session, row: ScanRow, run_id: int, result: ScanResult) -> None:
     row.run_id, row.path, row.page = run_id, result.path, result.page
     row.size_bytes, row.status, row.reason = result.size_bytes, result.status.value, result.reason
@@ -317,7 +336,7 @@ def _read_row(read: CodeRead) -> ReadRow:
         reason=read.reason, format=read.format,
         field_box=list(chosen.box) if chosen else None,
         field_kind=chosen.kind.value if chosen else None,
-        why_chosen=chosen.evidence if chosen else "",
+        why_chosen=chosen.evidence if chosen else "", turned=read.turned,
         candidates=[{"box": list(c.box), "kind": c.kind.value, "score": c.score,
                      "evidence": c.evidence} for c in read.candidates],
         digits=[DigitRow(position=i, label=d.label, probability=d.probability,

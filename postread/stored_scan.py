@@ -1,7 +1,8 @@
 """Find a stored scan's file again and decode it exactly as the reader saw it.
 
 Stored boxes (field, digits) are in the pixels the reader worked on, which for a large
-JPEG is a reduced decode (``Settings.max_side``); decoding the same way makes them line up.
+JPEG is a reduced decode (``Settings.max_side``), turned when the envelope was the wrong
+way up; decoding and turning the same way makes them line up.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from postread.errors import InputError, ScanError
+from postread.orientation import turn
 from postread.records import Box
 from postread.scan import ScanFile, reduction_for
 from postread.settings import MAX_SIDE
@@ -21,8 +23,11 @@ def source_file(path: str, run_options: dict) -> Path:
     return Path(run_options.get("root", ".")) / path
 
 
-def load_image(file: Path, page: int, content_hash: str, run_options: dict) -> np.ndarray:
-    """Decode page ``page`` of ``file`` as the reader did (BGR uint8).
+def load_image(file: Path, page: int, content_hash: str, run_options: dict,
+               turned: int = 0) -> np.ndarray:
+    """Decode page ``page`` of ``file`` as the reader did (BGR uint8), turned as it was.
+
+    ``turned`` is the read's: degrees clockwise the reader turned the scan to read it.
 
     Raises:
         InputError: The file is gone, unreadable, or no longer the image that was read.
@@ -38,7 +43,7 @@ def load_image(file: Path, page: int, content_hash: str, run_options: dict) -> n
     max_side = run_options.get("max_side", MAX_SIDE)
     reduce = reduction_for(*size, max_side) if isinstance(size, tuple) else 1
     try:
-        return scan_file.decode(page, reduce).image
+        return turn(scan_file.decode(page, reduce).image, turned)
     except ScanError as e:
         raise InputError(f"{file}: {e}") from None
 

@@ -131,3 +131,16 @@ def test_a_scan_stored_first_by_another_process_is_skipped_on_retry(tmp_path, mo
     monkeypatch.setattr(second, "_save", racing_save)
     assert second.save(run, "m1", [result()]) == [False]
     assert len(second.export_rows()) == 1
+
+
+def test_a_database_from_before_the_turned_column_opens_with_its_reads_kept(tmp_path):
+    path = tmp_path / "old.db"
+    store = Store(str(path))
+    store.save(store.start_run("m1", {}), "m1", [result()])
+    store.engine.dispose()
+    with sqlite3.connect(path) as raw:  # the reads table as the first release made it
+        raw.execute("ALTER TABLE reads DROP COLUMN turned")
+    (row,) = Store(str(path)).export_rows()
+    assert (row.read.code, row.read.turned) == ("12345", 0)
+    with sqlite3.connect(path) as raw:
+        assert "turned" in [c[1] for c in raw.execute("PRAGMA table_info(reads)")]
