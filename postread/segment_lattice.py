@@ -45,6 +45,10 @@ PAIR_COST = 3.0
 """Prior cost per digit width that one digit is wider than PAIR_WIDTH digit widths."""
 MAX_PARTS = 4
 """Most touching digits one mark is cut into (a messy hand runs 4 digits together)."""
+RULE_LENGTH = 1.0
+"""A straight horizontal run of ink at least this many field heights long is a rule (an
+underline, a label's edge), never a digit's stroke: a digit is narrower than the field
+is tall (the field is the row plus a quarter of a digit above and below)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def _cuts(piece: _Piece, parts: int, ink: np.ndarray) -> list[list[_Piece]]:
 
 
 def _row_ink(ink: np.ndarray) -> np.ndarray:
-    """The field's ink less strokes from the lines above and below.
+    """The field's ink less strokes from the lines above and below, and rules across it.
 
     The field is cut with a margin around its row, so descenders of the line above and
     ascenders of the line below reach in at the top and bottom edge; joined to a digit
@@ -157,8 +161,15 @@ def _row_ink(ink: np.ndarray) -> np.ndarray:
     """
     height = ink.shape[0]
     band = (int(BAND[0] * height), int(BAND[1] * height))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((ink >= 64).astype(np.uint8))
     out = ink.copy()
+    # A rule across the row touches every digit it passes; left in, it joins them all
+    # into one mark (and puts a bar on top of every crop).
+    strong = (ink >= 64).astype(np.uint8)
+    rule = cv2.morphologyEx(strong, cv2.MORPH_OPEN,
+                            np.ones((1, max(3, int(RULE_LENGTH * height))), np.uint8))
+    if rule.any():
+        out[cv2.dilate(rule, np.ones((3, 3), np.uint8)) > 0] = 0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((out >= 64).astype(np.uint8))
     for label in range(1, count):
         _, y, _, h, _ = stats[label]
         if y > 1 and y + h < height - 1:

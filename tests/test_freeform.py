@@ -122,6 +122,15 @@ def test_strokes_reaching_in_from_the_line_above_are_dropped():
     assert cleaned[60].max() == 255
 
 
+def test_a_rule_touching_the_digits_does_not_join_them():
+    ink = row_ink("oooo")
+    cv2.line(ink, (10, 20), (330, 20), 255, 3)  # an underline of the line above, on the tops
+    assert cv2.connectedComponents(ink)[0] - 1 == 1
+    result = read(ink)
+    assert result.code == "3333"
+    assert result.doubts == ()
+
+
 def test_ink_left_unread_needs_review():
     ink = row_ink("oooo")
     for x in range(300, 400, 12):  # specks too small to be marks, together half a digit
