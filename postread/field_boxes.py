@@ -22,6 +22,33 @@ PALE_INK = 30
 """Darkness below the paper (levels) that counts as ink inside a box."""
 OUTLINE_SUPPORT = 0.6
 """Share of a box's outline the colour mask must show for a box whose hole was lost."""
+HOLE_FILL = 0.6
+"""A hole in the box print must fill this share of its bounding rectangle."""
+INK_HOLE_FILL = 0.85
+"""Without colour, a hole in the ink itself is a box when it fills this share of its
+rectangle: printed boxes are square-cornered, while the holes of 0, 6, 8, O or D are
+round (an ellipse fills 0.79)."""
+INK_ROW_SEED = 3
+"""Square ink holes side by side that start a box row (the lines' rows start from one)."""
+
+
+def _holes(mask: np.ndarray, fill: float) -> list[Rect]:
+    """Box-shaped holes in ``mask``: upright, box-sized, filling ``fill`` of their rectangle."""
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    holes = []
+    max_height = mask.shape[0] * 0.3
+    for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
+        if parent < 0:
+            continue
+        x, y, w, h = cv2.boundingRect(contour)
+        if not (10 <= h <= max_height and 0.45 <= w / h <= 1.7):
+            continue
+        if cv2.contourArea(contour) < fill * w * h:
+            continue
+        holes.append((x, y, w, h))
+    return holes
 
 
 def box_holes(view: View) -> list[Rect]:
@@ -32,21 +59,16 @@ def box_holes(view: View) -> list[Rect]:
     mask = cv2.morphologyEx(view.boxes, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((LINE_GAP, 1), np.uint8))
-    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    if hierarchy is None:
-        return []
-    holes = []
-    max_height = view.image.shape[0] * 0.3
-    for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
-        if parent < 0:
-            continue
-        x, y, w, h = cv2.boundingRect(contour)
-        if not (10 <= h <= max_height and 0.45 <= w / h <= 1.7):
-            continue
-        if cv2.contourArea(contour) < 0.6 * w * h:
-            continue
-        holes.append((x, y, w, h))
-    return holes
+    return _holes(mask, HOLE_FILL)
+
+
+def ink_holes(view: View) -> list[Rect]:
+    """Without colour: square holes in the ink itself, candidate boxes the lines missed.
+
+    Without colour the boxes are sought as long straight lines; a small box row (the
+    sender's) has shorter sides, and its frames would pass for a row of 0s.
+    """
+    return _holes(view.ink, INK_HOLE_FILL) if view.colourless else []
 
 
 def _neighbours(a: Rect, b: Rect) -> bool:
@@ -262,7 +284,12 @@ def find_box_rows(view: View) -> list[Found]:
     rows: list[list[Rect]] = []
     # Longest first; a lone hole is completed too (its neighbours' holes may all be
     # broken by ink), unless it already sits in a completed row.
-    for seed in sorted(group_rows(box_holes(view)), key=len, reverse=True):
+    seeds = sorted(group_rows(box_holes(view)), key=len, reverse=True)
+    # Rows the lines found come first: the ink's holes only add rows they missed, and
+    # only from a few square holes in a row (one is a letter's or a stamp's frame).
+    seeds += sorted((row for row in group_rows(ink_holes(view)) if len(row) >= INK_ROW_SEED),
+                    key=len, reverse=True)
+    for seed in seeds:
         if any(_inside(seed[0], row) for row in rows):
             continue
         rows.append(complete_row(view, seed, near))

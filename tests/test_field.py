@@ -120,6 +120,20 @@ def test_binarised_box_row_with_straight_bars_inside_boxes():
     assert (inner > 128).mean(axis=1).max() > 0.8  # the 7's bar is still ink
 
 
+def test_binarised_small_empty_box_row_is_a_box_row():
+    # A binarised negative with the sender's small empty boxes: their sides are shorter
+    # than the straight lines sought without colour, and their frames are no row of 0s.
+    image = paper()
+    draw_boxes(image, 60, 60, 6, 70, 90, 10, (60, 60, 60), 3)
+    draw_boxes(image, 1200, 700, 6, 36, 40, 8, (60, 60, 60), 2)
+    negative = 255 - np.where(image < 128, 0, 255).astype(np.uint8)
+    fields = locate(negative)
+    row = (1200, 700, 6 * 44, 40)
+    assert any(f.kind is FieldKind.BOXES and len(f.cells) == 6 and overlap(f.box, row) > 0.9
+               for f in fields)
+    assert not any(f.kind is FieldKind.FREEFORM and overlap(f.box, row) > 0.3 for f in fields)
+
+
 @pytest.mark.parametrize("convention, code", [("fr", "75011"), ("jp", "1234567")])
 def test_pale_pencil_in_faint_boxes_counts_as_written(convention, code):
     # Dark printed address text sets the image-wide ink threshold above faint pencil.
