@@ -1,11 +1,13 @@
 """Envelopes the wrong way up: a scan that does not read upright is read turned.
 
 An envelope scanned upside down, or photographed in portrait, has its code upside down
-or sideways. Such digits rarely read as a confident, well-formed code (2, 3, 4, 5 and 7
-turned are no digits), but some do (a 6 turned is a 9), so turning is tried only when the
-upright read is not accepted, and a turned read is taken only when it is clearly better:
-accepted, or the only code found at all. When the upright read was a plausible code too,
-a person decides which way up the envelope is.
+or sideways, and reads as no code or an unsure one. Such a scan is read again turned
+180 degrees (and 90 both ways when it is taller than wide). Turning also turns every
+distractor (printed marks, dates, notes) into new candidates, and a few digits read both
+ways up (a 6 turned is a 9), so a turned read is only ever a suggestion for a person:
+it replaces an upright read that found no code (or only an unsure guess) when it is a
+sure code, with status needs_review, and it is only mentioned beside a plausible upright
+read. Turning never makes a read accepted.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from postread.records import CodeRead, Status
 _ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
            270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 PLAUSIBLE = 0.5
-"""An upright read at least this confident is a code a person should weigh against the
-turned one; a turned read needs this much to replace an upright read that found no code."""
+"""An upright read at least this confident is kept (a turned one is only mentioned)."""
 
 
 def turn(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -36,35 +37,22 @@ def turns_to_try(image: np.ndarray) -> tuple[int, ...]:
     return (180, 90, 270) if height > width else (180,)
 
 
-def _clearly_better(turned: CodeRead, upright: CodeRead) -> bool:
-    if turned.status is Status.ACCEPTED:
-        return True
-    # Upright found no code at all (not even empty boxes): a turned code is worth a person's look.
-    return (upright.status is Status.FAILED and turned.status is Status.NEEDS_REVIEW
-            and turned.confidence >= PLAUSIBLE)
-
-
 def read_any_way_up(image: np.ndarray, read: Callable[[np.ndarray], CodeRead]) -> CodeRead:
-    """``read(image)``, or the read of the image turned when that is clearly better."""
+    """``read(image)``; when that is not accepted, perhaps a turned read for review."""
     upright = read(image)
     if upright.status is Status.ACCEPTED:
         return upright
     if upright.status is Status.FAILED and upright.field is not None:
         return upright  # the recipient's boxes were found empty: they are empty either way up
-    best = upright
-    for degrees in turns_to_try(image):
-        turned = read(turn(image, degrees))
-        if _clearly_better(turned, best) and (best is upright or
-                                              turned.confidence > best.confidence):
-            best = replace(turned, turned=degrees)
-    if best is upright:
+    sure = [replace(r, turned=degrees) for degrees in turns_to_try(image)
+            if (r := read(turn(image, degrees))).status is Status.ACCEPTED]
+    if not sure:
         return upright
-    if best.field is not None:
-        note = f"{best.field.evidence}; read with the image turned {best.turned} degrees"
-        best = replace(best, field=replace(best.field, evidence=note))
-    if upright.status is Status.NEEDS_REVIEW and upright.confidence >= PLAUSIBLE:
-        problem = (f"reads {upright.code} as scanned and {best.code} turned {best.turned} "
-                   "degrees: which way up is the envelope?")
-        best = replace(best, status=Status.NEEDS_REVIEW,
-                       reason="; ".join(r for r in (problem, best.reason) if r))
-    return best
+    turned = max(sure, key=lambda r: r.confidence)
+    note = f"turned {turned.turned} degrees, the scan reads {turned.code}"
+    if upright.status is not Status.FAILED and upright.confidence >= PLAUSIBLE:
+        return replace(upright, reason=f"{upright.reason}; {note}: which way up is it?")
+    field = replace(turned.field, evidence=f"{turned.field.evidence}; read turned "
+                    f"{turned.turned} degrees")
+    return replace(turned, status=Status.NEEDS_REVIEW, field=field,
+                   reason=f"{note} (nothing sure upright): check which way up it is")

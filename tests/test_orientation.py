@@ -13,7 +13,7 @@ from postread.cli import app
 from postread.field_view import soft_ink
 from postread.orientation import read_any_way_up, turn
 from postread.pipeline import read_scan
-from postread.records import CodeRead, Scan, Status
+from postread.records import CodeField, CodeRead, FieldKind, Scan, Status
 from postread.review import load_queue
 from postread.settings import Settings
 from postread.store import Store
@@ -34,13 +34,11 @@ def _ink_at(image: np.ndarray, box) -> float:
     return float(soft_ink(image[y:y + h, x:x + w]).max())
 
 
-@pytest.mark.parametrize(("rotation", "convention", "code"), [
-    (180, "fr", "74124"), (180, "us", "40116"), (90, "cn", "576030"), (-90, "jp", "1244697")])
-def test_an_envelope_the_wrong_way_up_reads_turned(classifier, rotation, convention, code):
-    env = make_envelope(code, convention, seed=500, condition="scan", rotation=rotation)
+def test_an_envelope_upside_down_is_read_turned_for_a_person(classifier):
+    env = make_envelope("74124", "fr", seed=500, condition="scan", rotation=180)
     read = _read(env.image, classifier)
-    assert read.code == code and read.status is not Status.FAILED
-    assert read.turned == rotation % 360
+    assert (read.code, read.turned) == ("74124", 180)
+    assert read.status is Status.NEEDS_REVIEW and "check which way up" in read.reason
     assert "turned" in read.field.evidence
     # Boxes are in the turned image: each digit's box holds ink there.
     turned = turn(env.image, read.turned)
@@ -54,10 +52,12 @@ def test_an_upright_envelope_is_never_turned(classifier):
 
 
 def _fixed(status: Status, code: str, confidence: float) -> CodeRead:
-    return CodeRead(status, code, confidence, "" if status is Status.ACCEPTED else "why")
+    field = CodeField((0, 0, 50, 20), FieldKind.FREEFORM, 0.9, "a row") if code else None
+    return CodeRead(status, code, confidence, "" if status is Status.ACCEPTED else "why",
+                    field=field)
 
 
-def test_a_plausible_upright_code_against_a_turned_one_goes_to_a_person():
+def test_a_turned_read_never_replaces_a_plausible_upright_one_nor_is_accepted():
     image = np.zeros((40, 80, 3), np.uint8)
     reads = {0: _fixed(Status.NEEDS_REVIEW, "68989", 0.9),
              180: _fixed(Status.ACCEPTED, "68689", 0.99)}
@@ -65,15 +65,17 @@ def test_a_plausible_upright_code_against_a_turned_one_goes_to_a_person():
     def read(img):
         return reads[0] if img is image else reads[180]
 
+    kept = read_any_way_up(image, read)
+    assert (kept.code, kept.turned, kept.status) == ("68989", 0, Status.NEEDS_REVIEW)
+    assert "turned 180 degrees, the scan reads 68689" in kept.reason
+    # An upright read that found nothing gives way to a sure turned one, for a person.
+    reads[0] = _fixed(Status.FAILED, "", 0.0)
     chosen = read_any_way_up(image, read)
     assert (chosen.code, chosen.turned, chosen.status) == ("68689", 180, Status.NEEDS_REVIEW)
-    assert "reads 68989 as scanned and 68689 turned 180 degrees" in chosen.reason
-    # An upright read that found nothing is simply replaced by a sure turned one...
-    reads[0] = _fixed(Status.FAILED, "", 0.0)
-    assert read_any_way_up(image, read).status is Status.ACCEPTED
-    # ...but a turned guess read unsurely does not replace "no code".
-    reads[180] = replace(reads[180], status=Status.NEEDS_REVIEW, confidence=0.3)
-    assert read_any_way_up(image, read).status is Status.FAILED
+    assert "check which way up" in chosen.reason and "turned 180" in chosen.field.evidence
+    # A turned read that is not sure changes nothing: "no code" stays "no code".
+    reads[180] = replace(reads[180], status=Status.NEEDS_REVIEW)
+    assert read_any_way_up(image, read) is reads[0]
 
 
 def test_a_turned_read_is_stored_and_shown_the_way_it_was_read(tmp_path):
