@@ -6,8 +6,9 @@ or sideways, and reads as no code or an unsure one. Such a scan is read again tu
 distractor (printed marks, dates, notes) into new candidates, and a few digits read both
 ways up (a 6 turned is a 9), so a turned read is only ever a suggestion for a person:
 it replaces an upright read that found no code (or only an unsure guess) when it is a
-sure code, with status needs_review, and it is only mentioned beside a plausible upright
-read. Turning never makes a read accepted.
+sure code, with status needs_review. A plausible upright read (already going to a person,
+who sees the scan) is not read again: that would cost a second read for every scan in
+review. Turning never makes a read accepted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from postread.records import CodeRead, Status
 _ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
            270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 PLAUSIBLE = 0.5
-"""An upright read at least this confident is kept (a turned one is only mentioned)."""
+"""An upright read at least this confident is kept, and the scan is not read turned."""
 
 
 def turn(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -38,9 +39,9 @@ def turns_to_try(image: np.ndarray) -> tuple[int, ...]:
 
 
 def read_any_way_up(image: np.ndarray, read: Callable[[np.ndarray], CodeRead]) -> CodeRead:
-    """``read(image)``; when that is not accepted, perhaps a turned read for review."""
+    """``read(image)``; when that found no sure code, perhaps a turned read for review."""
     upright = read(image)
-    if upright.status is Status.ACCEPTED:
+    if upright.status is not Status.FAILED and upright.confidence >= PLAUSIBLE:
         return upright
     if upright.status is Status.FAILED and upright.field is not None:
         return upright  # the recipient's boxes were found empty: they are empty either way up
@@ -50,8 +51,6 @@ def read_any_way_up(image: np.ndarray, read: Callable[[np.ndarray], CodeRead]) -
         return upright
     turned = max(sure, key=lambda r: r.confidence)
     note = f"turned {turned.turned} degrees, the scan reads {turned.code}"
-    if upright.status is not Status.FAILED and upright.confidence >= PLAUSIBLE:
-        return replace(upright, reason=f"{upright.reason}; {note}: which way up is it?")
     field = replace(turned.field, evidence=f"{turned.field.evidence}; read turned "
                     f"{turned.turned} degrees")
     return replace(turned, status=Status.NEEDS_REVIEW, field=field,
