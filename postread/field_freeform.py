@@ -152,13 +152,20 @@ def _words(line: list[Mark], gap: float) -> list[list[Mark]]:
     """Split a line at gaps wider than ``gap`` times the neighbouring marks' height.
 
     A small gap where the writing grows or shrinks by a third also ends a word: a
-    handwritten code often follows the printed state ("TX") closer than a word gap.
+    handwritten code often follows the printed state ("TX") closer than a word gap. The
+    size must jump between the two marks and between two marks on each side: one short
+    digit (a broken 7, a small 3) inside a handwritten code does not cut it.
     """
     words = [[line[0]]]
-    for prev, mark in zip(line[:-1], line[1:], strict=True):
+    for index in range(1, len(line)):
+        prev, mark = line[index - 1], line[index]
         space = mark.x - prev.right
         tall = max(mark.h, prev.h)
-        if space > gap * tall or (space > 0.2 * tall and tall > 1.3 * min(mark.h, prev.h)):
+        before = median(m.h for m in line[max(0, index - 2):index])
+        after = median(m.h for m in line[index:index + 2])
+        grows = (tall > 1.3 * min(mark.h, prev.h)
+                 and max(before, after) > 1.3 * min(before, after))
+        if space > gap * tall or (space > 0.2 * tall and grows):
             words.append([mark])
         else:
             words[-1].append(mark)
