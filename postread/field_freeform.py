@@ -153,16 +153,17 @@ def _words(line: list[Mark], gap: float) -> list[list[Mark]]:
 
     A small gap where the writing grows or shrinks by a third also ends a word: a
     handwritten code often follows the printed state ("TX") closer than a word gap. The
-    size must jump between the two marks and between two marks on each side: one short
-    digit (a broken 7, a small 3) inside a handwritten code does not cut it.
+    size must jump between the two marks and between the taller of two marks on each
+    side: a short digit (a broken 5 or 7, a small 3) inside a handwritten code is not
+    the end of a word, as one broken digit makes only marks shorter than its neighbours.
     """
     words = [[line[0]]]
     for index in range(1, len(line)):
         prev, mark = line[index - 1], line[index]
         space = mark.x - prev.right
         tall = max(mark.h, prev.h)
-        before = median(m.h for m in line[max(0, index - 2):index])
-        after = median(m.h for m in line[index:index + 2])
+        before = max(m.h for m in line[max(0, index - 2):index])
+        after = max(m.h for m in line[index:index + 2])
         grows = (tall > 1.3 * min(mark.h, prev.h)
                  and max(before, after) > 1.3 * min(before, after))
         if space > gap * tall or (space > 0.2 * tall and grows):

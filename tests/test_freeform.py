@@ -169,14 +169,16 @@ def test_a_row_after_words_on_its_line_ends_the_line():
     assert rows[5].line_end and not rows[4].line_end
 
 
-def test_one_short_digit_does_not_cut_a_handwritten_code():
-    # A 7 drawn small (or broken, its foot lost) inside 3974175: the code stays one word.
+@pytest.mark.parametrize("short", [2, 3])
+def test_one_short_digit_does_not_cut_a_handwritten_code(short):
+    # One digit drawn small (or broken, a piece lost) inside 3974175: the code stays one
+    # word, whether the short digit comes after the jump in size or before it.
     ink = np.zeros((300, 1400), np.uint8)
     x = 100
-    for digit in "3974175":
-        scale = 1.7 if digit == "7" and x < 400 else 2.6
+    for index, digit in enumerate("3974175"):
+        scale = 1.4 if index == short else 2.6
         cv2.putText(ink, digit, (x, 200), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 6)
-        x += 62 if scale > 2 else 45
+        x += 62 if scale > 2 else 40
     view = View(image=cv2.cvtColor(255 - ink, cv2.COLOR_GRAY2BGR), to_scan=np.eye(3),
                 inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     assert 7 in {len(f.cells) for f in find_freeform(view)}
