@@ -16,9 +16,9 @@ from rich.console import Console
 
 from postread import __version__, classify, digit_export, overlay, review_screen
 from postread import review as review_queue
+from postread.batch import RunSummary, read_batch
 from postread.errors import ExitCode, PostreadError, UsageError
 from postread.export import write_csv
-from postread.pipeline import RunSummary, read_batch
 from postread.settings import DEFAULT_REVIEW_BELOW, Settings
 from postread.store import Store
 

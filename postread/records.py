@@ -136,3 +136,23 @@ class CodeRead:
     turned: int = 0
     """Degrees (0, 90, 180, 270) the scan was turned clockwise to read it (an envelope the
     wrong way up); every box is in the turned image's pixels."""
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a worker hands the parent for one scan: plain, picklable, ready to store."""
+
+    path: str
+    """Relative to the scanned folder, forward slashes."""
+    page: int
+    """Page in the file (0 unless a multi-page TIFF)."""
+    content_hash: str
+    """The scan's identity (see ``records.Scan.content_hash``)."""
+    size_bytes: int
+    """Size of the file."""
+    status: Status
+    """The scan's outcome."""
+    reason: str = ""
+    """Why it needs review or failed."""
+    read: CodeRead | None = None
+    """The reader's result (its ink masks dropped); None when decoding or reading failed."""

@@ -9,7 +9,6 @@ will be a row of its own that points at the scan: the model's read is never over
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +42,7 @@ from sqlalchemy.orm import (
 )
 
 from postread.errors import DatabaseError
-from postread.records import CodeRead, Status
+from postread.records import CodeRead, ScanResult, Status
 
 BUSY_TIMEOUT_S = 60
 """How long a writer waits for another process's transaction before giving up."""
@@ -150,26 +149,6 @@ class ReviewRow(Base):
     """The code the person settled on ("" when unreadable)."""
     reviewer: Mapped[str] = mapped_column(String(200))
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-@dataclasses.dataclass(frozen=True)
-class ScanResult:
-    """What a worker hands the parent for one scan: plain, picklable, ready to store."""
-
-    path: str
-    """Relative to the scanned folder, forward slashes."""
-    page: int
-    """Page in the file (0 unless a multi-page TIFF)."""
-    content_hash: str
-    """The scan's identity (see ``records.Scan.content_hash``)."""
-    size_bytes: int
-    """Size of the file."""
-    status: Status
-    """The scan's outcome."""
-    reason: str = ""
-    """Why it needs review or failed."""
-    read: CodeRead | None = None
-    """The reader's result (its ink masks dropped); None when decoding or reading failed."""
 
 
 class Store:

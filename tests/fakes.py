@@ -105,16 +105,16 @@ def a_read(code="12345", status=Status.ACCEPTED) -> CodeRead:
 
 def plug_in(monkeypatch) -> None:
     """Make the CLI use the fakes (in this process and in spawned workers)."""
-    from postread import classify, cli, pipeline
+    from postread import batch, classify, cli
 
     monkeypatch.setattr(classify, "load_classifier", load_fake)
-    monkeypatch.setattr(cli, "read_batch", functools.partial(pipeline.read_batch,
+    monkeypatch.setattr(cli, "read_batch", functools.partial(batch.read_batch,
                                                              reader=fake_read))
 
 
 if __name__ == "__main__":
-    from postread import classify, cli, pipeline
+    from postread import batch, classify, cli
 
     classify.load_classifier = load_fake
-    cli.read_batch = functools.partial(pipeline.read_batch, reader=fake_read)
+    cli.read_batch = functools.partial(batch.read_batch, reader=fake_read)
     cli.app(prog_name="postread")

@@ -1,4 +1,4 @@
-"""pipeline.py: batches with bad files, dying workers, and fault tests on real subprocesses.
+"""batch.py: batches with bad files, dying workers, and fault tests on real subprocesses.
 
 Subprocesses run ``tests/fakes.py`` (the ``postread`` CLI with the fake reader plugged in)
 so that they can be killed part-way through at a predictable pace.
@@ -17,7 +17,7 @@ import numpy as np
 from fakes import FakeClassifier, code_image, fake_read, load_fake, write_code_image
 from test_scan import png_claiming, tiff_with_bad_page
 
-from postread.pipeline import read_batch
+from postread.batch import read_batch
 from postread.records import Status
 from postread.settings import Settings
 from postread.store import Store
@@ -186,3 +186,12 @@ def test_workers_return_plain_results_without_ink(tmp_path):
     assert (summary.scans, summary.accepted) == (1, 1)
     (row,) = Store(str(tmp_path / "r.db")).export_rows()
     assert row.status == Status.ACCEPTED.value and row.read.code == "24680"
+
+
+def test_a_worker_imports_no_database_or_terminal_library():
+    # Every spawned worker imports the main module and the reading code afresh; SQLAlchemy,
+    # typer and rich there would add ~0.5 s to each worker's start for nothing.
+    code = ("import sys, postread.__main__, postread.pipeline\n"
+            "print(sorted(m for m in ('sqlalchemy', 'rich', 'typer') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
