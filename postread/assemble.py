@@ -170,8 +170,12 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
         per_arc.append(probabilities[at:at + len(arc.crops)])
         at += len(arc.crops)
     counts = fmt.counts_for(field)
+    # Readings weighed against the chosen one: every count the format allows, also where
+    # the row's place narrows the choice (a line-end ZIP read 5 digits over a cheaper 4).
+    weighed = fmt.freeform
     if field.zip4 and ZIP4_DIGITS in counts:
-        counts = (ZIP4_DIGITS,)  # 5 + 4 digits around the hyphen, whatever the ink suggests
+        # 5 + 4 digits around the hyphen, whatever the ink suggests
+        counts = weighed = (ZIP4_DIGITS,)
     paths = best_paths(lat, per_arc, tuple(range(1, MAX_FREEFORM + 1)))
     if not paths:
         return FieldRead(field, (), False)
@@ -179,12 +183,13 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
     pool = {n: p for n, p in paths.items() if n in counts} or paths
     best = min(pool.values(), key=lambda p: p.cost)
     doubts = []
-    # A different reading that also fits the format, nearly as cheap: a person decides.
-    other = min((p for p in pool.values() if p.code != best.code),
-                key=lambda p: p.cost, default=None)
+    # A different reading that also fits the format, nearly as cheap (or cheaper, where
+    # the row's place ruled out its count): a person decides.
+    rivals = [p for n, p in paths.items() if n in weighed or n in pool]
+    other = min((p for p in rivals if p.code != best.code), key=lambda p: p.cost, default=None)
     if other is not None and other.cost - best.cost < CUT_MARGIN:
         doubts.append(f"another cut of the row reads {other.code} "
-                      f"(cost +{other.cost - best.cost:.1f})")
+                      f"(cost {other.cost - best.cost:+.1f})")
     if lat.leftover >= LEFTOVER:
         doubts.append(f"ink beside the digits left unread ({lat.leftover:.2f} of a digit)")
     if best.prior >= ODD_SHAPE:
