@@ -25,6 +25,10 @@ _ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
            270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 PLAUSIBLE = 0.5
 """An upright read at least this confident is kept, and the scan is not read turned."""
+SURE_TURNED = 0.97
+"""A turned read must be accepted and at least this confident to be suggested, whatever
+the review threshold: a lower ``--review-below`` (or the 0 an evaluation sweep reads with)
+must not let every distractor turned upside down through."""
 
 
 def turn(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -46,7 +50,8 @@ def read_any_way_up(image: np.ndarray, read: Callable[[np.ndarray], CodeRead]) -
     if upright.status is Status.FAILED and upright.field is not None:
         return upright  # the recipient's boxes were found empty: they are empty either way up
     sure = [replace(r, turned=degrees) for degrees in turns_to_try(image)
-            if (r := read(turn(image, degrees))).status is Status.ACCEPTED]
+            if (r := read(turn(image, degrees))).status is Status.ACCEPTED
+            and r.confidence >= SURE_TURNED]
     if not sure:
         return upright
     turned = max(sure, key=lambda r: r.confidence)

@@ -77,8 +77,11 @@ def test_a_turned_read_never_replaces_a_plausible_upright_one_nor_is_accepted():
     assert (chosen.code, chosen.turned, chosen.status) == ("68689", 180, Status.NEEDS_REVIEW)
     assert "turned 180 degrees, the scan reads 68689" in chosen.reason
     assert "check which way up" in chosen.reason and "turned 180" in chosen.field.evidence
-    # A turned read that is not sure changes nothing: "no code" stays "no code".
+    # A turned read that is not sure changes nothing: "no code" stays "no code"...
     reads[180] = replace(reads[180], status=Status.NEEDS_REVIEW)
+    assert read_any_way_up(image, read) is reads[0]
+    # ...nor one accepted under a low review threshold (an evaluation sweep reads with 0).
+    reads[180] = replace(reads[180], status=Status.ACCEPTED, confidence=0.8)
     assert read_any_way_up(image, read) is reads[0]
 
 
