@@ -90,7 +90,7 @@ def _to_field(view: View, found: Found, image_bgr: np.ndarray) -> CodeField:
         outlines = _outline_band(cells, mapping.box, pixels.shape[:2])
     return CodeField(box=mapping.box, kind=kind, score=found.score, evidence=evidence,
                      cells=cells, ink=soft_ink(pixels, lines, outlines), zip4=found.zip4,
-                     partial=found.partial, line_end=getattr(found, "line_end", False))
+                     partial=found.partial, line_end=found.line_end)
 
 
 def _outline_band(cells: tuple[Box, ...], origin: Box, shape: tuple[int, int]) -> np.ndarray:

@@ -30,14 +30,6 @@ WORD_GAPS = (0.45, 0.7, 1.0)
 
 
 @dataclass(frozen=True)
-class RowFound(Found):
-    """A free-form candidate, with where it sits on its line."""
-
-    line_end: bool = False
-    """The row ends a line of writing after other words (a US ZIP after city and state)."""
-
-
-@dataclass(frozen=True)
 class Mark:
     """One character-sized blob of ink: a digit, a letter, or a hyphen."""
 
@@ -325,10 +317,9 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     bx0, by0 = max(0, x0 - pad), max(0, y0 - pad)
     rect = (bx0, by0, min(ctx.width, x1 + pad) - bx0, min(ctx.height, y1 + pad) - by0)
     evidence = f"free-form row of {digits} digit-sized marks, " + ", ".join(notes)
-    return RowFound(rect=rect, kind="freeform",
-                    score=round(float(np.clip(score, 0.01, 0.85)), 3), evidence=evidence,
-                    cells=tuple((m.x, m.y, m.w, m.h) for m in word), zip4=bonus > 0,
-                    partial=partial, line_end=last and not alone)
+    return Found(rect=rect, kind="freeform", score=round(float(np.clip(score, 0.01, 0.85)), 3),
+                 evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word),
+                 zip4=bonus > 0, partial=partial, line_end=last and not alone)
 
 
 def _without_rules(ink: np.ndarray) -> np.ndarray:

@@ -306,6 +306,9 @@ class Found:
     """Free-form: two groups joined by a hyphen (US ZIP+4)."""
     partial: bool = False
     """Free-form: the row goes on past the field (half a ZIP+4, or cut short)."""
+    line_end: bool = False
+    """Free-form: the row ends a line of writing after other words (a US ZIP after city and
+    state)."""
 
 
 def line_mask(ink: np.ndarray, length: int) -> np.ndarray:
