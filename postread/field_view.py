@@ -20,6 +20,9 @@ MAX_SKEW_DEG = 10.0
 """Largest tilt the deskew search considers (larger rotations are not straightened)."""
 PAPER_MAX_COSINE = 0.4
 """A photographed sheet's corners are within about 23 degrees of square."""
+PAPER_MAX_ASPECT = 3.0
+"""An envelope's long side is at most about 2.4 times its short side (C6 1.4, DL 2.0, US
+#10 2.3); a brighter region longer than this is an address label, not the paper."""
 BOX_LINE_MIN = 50
 """Shortest straight ink run (working pixels) taken for a box outline in colourless scans."""
 FAINT_PRINT_EXCESS = 8
@@ -151,12 +154,14 @@ def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
 
     The paper is the largest bright region (Otsu's split). On a light desk that region
     may take part of the desk with it and be no four-cornered sheet; brighter levels
-    are then tried, and the first that gives a sheet wins (else Otsu's region is kept).
+    are then tried, and the first that gives a sheet wins. When none does, the image is
+    left as it is: warping a region that is no sheet (a label, paper and desk together)
+    skews and crops the envelope, which costs more than background left around it.
     """
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     blur = cv2.GaussianBlur(gray, (0, 0), 3)
     otsu, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    first, levels = None, [otsu]
+    levels = [otsu]
     for step in range(4):
         if step == 1:  # the brighter levels, only needed when Otsu's region is no sheet
             top = float(np.percentile(blur, 95))
@@ -181,12 +186,18 @@ def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
         corners = _order_corners(quad.reshape(4, 2).astype(np.float32))
         if _sheet_like(corners, cv2.contourArea(paper), min(gray.shape)):
             return corners
-        first = corners if first is None else first
-    return first
+    return None
 
 
 def _sheet_like(corners: np.ndarray, area: float, frame: int) -> bool:
-    """A quadrilateral a photographed sheet can be: long sides, near-right corners, filled."""
+    """Whether a quadrilateral can be a photographed envelope.
+
+    Long sides, near-right corners, filled, and no more elongated than an envelope.
+    """
+    sides = [float(np.linalg.norm(corners[k] - corners[k - 1])) for k in range(4)]
+    if (sides[0] + sides[2]) > PAPER_MAX_ASPECT * (sides[1] + sides[3]) or \
+            (sides[1] + sides[3]) > PAPER_MAX_ASPECT * (sides[0] + sides[2]):
+        return False
     for k in range(4):
         a, b = corners[k - 1] - corners[k], corners[(k + 1) % 4] - corners[k]
         if min(np.linalg.norm(a), np.linalg.norm(b)) < 0.2 * frame:

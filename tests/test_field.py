@@ -6,7 +6,7 @@ import pytest
 
 from pipelines.synth_envelopes import make_envelope
 from postread.field import locate
-from postread.field_view import box_colour_mask, is_binarised_negative
+from postread.field_view import box_colour_mask, find_paper, is_binarised_negative
 from postread.records import FieldKind
 
 
@@ -154,3 +154,20 @@ def test_buff_envelope_on_a_desk_is_not_red_print():
     paper_only = mask[420:630, 370:880]  # the paper below the boxes, 20 px from its edge
     assert paper_only.mean() < 0.01
     assert mask[340, 400:450].mean() > 0.9
+
+
+def _sheet_on(background: int, sheet: int, rect: tuple[int, int, int, int]) -> np.ndarray:
+    image = np.full((700, 1200, 3), background, np.uint8)
+    x, y, w, h = rect
+    image[y:y + h, x:x + w] = sheet
+    return image
+
+
+def test_an_envelope_on_a_desk_is_cut_out_but_a_label_on_an_envelope_is_not():
+    # A photo: an envelope-shaped sheet (2:1) on a darker desk is the paper.
+    corners = find_paper(_sheet_on(90, 235, (200, 150, 800, 400)))
+    assert corners is not None
+    assert np.allclose(corners, [[200, 150], [999, 150], [999, 549], [200, 549]], atol=6)
+    # A scan of a grey envelope with a white address label (4.5:1) filling 20% of it:
+    # the label is brighter than the paper, but it is no envelope, so nothing is cut.
+    assert find_paper(_sheet_on(170, 245, (200, 300, 810, 180))) is None
