@@ -77,11 +77,15 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
     # handwritten digit reaching up to it), are not pieces of one: pieces are smaller.
     whole = 0.8 * float(np.median([m.h for m in marks if m.h >= 6] or [0]))
     merged: list[Mark] = []
+    # Marks come left to right, so a merged mark that ends before this one starts can
+    # overlap no later mark either: only the still-open ones are compared (in the same
+    # order as before, so the first match is the same), which keeps this near linear.
+    open_at: list[int] = []
     for mark in marks:
-        for index, other in enumerate(merged):
-            overlap = min(mark.right, other.right) - max(mark.x, other.x)
-            if overlap <= 0:  # side by side: never stacked (both tests below need overlap)
-                continue
+        open_at = [i for i in open_at if merged[i].right > mark.x]
+        for index in open_at:
+            other = merged[index]
+            overlap = min(mark.right, other.right) - mark.x  # other.x <= mark.x (sorted)
             narrow = min(mark.w, other.w)
             gap_y = max(mark.y, other.y) - min(mark.y + mark.h, other.y + other.h)
             if gap_y > 0 and min(mark.h, other.h) >= whole > 0:
@@ -104,6 +108,7 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
                 merged[index] = Mark(x0, y0, x1 - x0, y1 - y0)
                 break
         else:
+            open_at.append(len(merged))
             merged.append(mark)
     return merged
 
