@@ -16,6 +16,7 @@ import numpy as np
 
 from postread.classify import DigitClassifier, to_predictions
 from postread.field import locate
+from postread.orientation import read_any_way_up
 from postread.records import CodeField, CodeRead, DigitCrop, DigitPrediction, FieldKind, Status
 from postread.segment import segment
 from postread.segment_lattice import best_paths, lattice
@@ -351,7 +352,7 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
 
 def read_image(image_bgr: np.ndarray, classifier: DigitClassifier, fmt: str = "auto",
                review_below: float = DEFAULT_REVIEW_BELOW) -> CodeRead:
-    """Read the recipient's postal code from one BGR envelope image.
+    """Read the recipient's postal code from one BGR envelope image, any way up.
 
     Args:
         image_bgr: The scan, H x W x 3 uint8 BGR.
@@ -360,4 +361,11 @@ def read_image(image_bgr: np.ndarray, classifier: DigitClassifier, fmt: str = "a
         review_below: Reads less confident than this need review.
     """
     code_format = parse_format(fmt)
-    return assemble(image_bgr, locate(image_bgr), classifier, code_format, review_below)
+
+    def read(image: np.ndarray) -> CodeRead:
+        # Locate every candidate field (colour box rows, free-form digit rows), then cut,
+        # classify and choose among them
+        return assemble(image, locate(image), classifier, code_format, review_below)
+
+    # An envelope the wrong way up is read again turned (only when it did not read upright)
+    return read_any_way_up(image_bgr, read)

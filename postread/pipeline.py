@@ -20,11 +20,9 @@ from pathlib import Path
 
 import cv2
 
-from postread.assemble import assemble, parse_format
+from postread.assemble import read_image
 from postread.classify import DigitClassifier
 from postread.errors import ScanError
-from postread.field import locate
-from postread.orientation import read_any_way_up
 from postread.records import CodeRead, Scan, ScanResult, Status
 from postread.scan import ScanFile, failed_file_hash, reduction_for
 from postread.settings import Settings
@@ -34,18 +32,12 @@ Reader = Callable[[Scan, DigitClassifier, Settings], CodeRead]
 
 
 def read_scan(scan: Scan, classifier: DigitClassifier, settings: Settings) -> CodeRead:
-    """Read the recipient's postal code on one decoded scan: the stages of STYLE.md's diagram."""
-    code_format = parse_format(settings.format)
+    """Read the recipient's postal code on one decoded scan (``assemble.read_image``).
 
-    def read(image):
-        # Locate: every candidate code field (colour box rows, free-form digit rows)
-        fields = locate(image)
-        # Segment + classify + assemble: cut each candidate into digits, classify them, pick
-        # the recipient's field, apply the code format, decide accepted or needs_review
-        return assemble(image, fields, classifier, code_format, settings.review_below)
-
-    # An envelope the wrong way up is read again turned (only when it did not read upright)
-    return read_any_way_up(scan.image, read)
+    Locate the candidate fields, cut them into digits, classify, assemble: the stages of
+    STYLE.md's diagram, any way up.
+    """
+    return read_image(scan.image, classifier, settings.format, settings.review_below)
 
 
 def read_file(path: Path, root: Path, classifier: DigitClassifier, settings: Settings,
