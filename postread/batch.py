@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from postread.classify import DigitClassifier
 from postread.errors import InputError
-from postread.pipeline import Reader, died, init_worker, read_file, read_scan, work
+from postread.pipeline import Reader, failed, init_worker, read_file, read_scan, work
 from postread.records import ScanResult, Status
 from postread.scan import find_scans
 from postread.settings import Settings
@@ -29,6 +29,8 @@ from postread.store import Store
 
 FLUSH_EVERY_S = 0.5
 """Results are committed in batches at least this often (each scan stays atomic)."""
+WORKER_DIED = "worker process died while reading it (out of memory?)"
+"""The reason stored for the files a dead worker took with it (retried by the next run)."""
 
 
 @dataclasses.dataclass
@@ -183,8 +185,8 @@ class _Pool:
                     yield future.result()
                 except BrokenProcessPool:
                     self.broken = True
-                    yield [died(path, self.root)], 0
+                    yield [failed(path, self.root, WORKER_DIED)], 0
             if self.broken:
                 for path in in_flight:  # all lost with the pool; failed now, retried next run
-                    yield [died(path, self.root)], 0
+                    yield [failed(path, self.root, WORKER_DIED)], 0
                 return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import cv2
@@ -42,7 +43,7 @@ class ExportSummary:
     """Reviewed reads whose digits were written."""
     recut: int = 0
     """Crops cut from the stored box because re-segmenting did not find that digit."""
-    skipped: list[str] | None = None
+    skipped: list[str] = dataclass_field(default_factory=list)
     """One line per reviewed read left out, with why."""
 
 
@@ -65,19 +66,19 @@ def recut(image: np.ndarray, field_box: Sequence[int] | None,
         # the reader keeps the natural cut of a free-form row or a forced count: try both
         for count in (len(boxes), None):
             found.update((crop.box, crop.pixels) for crop in segment(image, field, count))
-    crops, direct = [], 0
-    for box in boxes:
-        if box not in found:
-            direct += 1
-        crops.append(found[box] if box in found else to_mnist(_box_ink(image, field, box)))
-    return crops, direct
+    missing = [box for box in boxes if box not in found]
+    if missing:
+        # a whole-image test, once: the boxes below are cut from the scan itself
+        source = 255 - image if is_binarised_negative(image) else image
+        found.update((box, to_mnist(_box_ink(source, field, box))) for box in missing)
+    return [found[box] for box in boxes], len(missing)
 
 
-def _box_ink(image: np.ndarray, field: CodeField | None, box: Sequence[int]) -> np.ndarray:
+def _box_ink(source: np.ndarray, field: CodeField | None, box: Sequence[int]) -> np.ndarray:
     """The ink inside a digit's box, as the reader saw it where possible.
 
     The field's ink map (found again by ``locate``) has the box print dropped exactly as
-    when reading; without it, the ink is measured on the scan itself.
+    when reading; without it, the ink is measured on ``source``, the scan dark on light.
     """
     x, y, w, h = box
     if field is not None and field.ink is not None:
@@ -85,7 +86,6 @@ def _box_ink(image: np.ndarray, field: CodeField | None, box: Sequence[int]) -> 
         ink = field.ink[max(0, y - fy):y - fy + h, max(0, x - fx):x - fx + w]
         if ink.size:
             return ink
-    source = 255 - image if is_binarised_negative(image) else image
     return soft_ink(source[y:y + h, x:x + w])
 
 
@@ -98,7 +98,7 @@ def export_digits(store: Store, out_dir: Path) -> ExportSummary:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = ExportSummary(skipped=[])
+    summary = ExportSummary()
     rows: list[tuple[str, str]] = []
     for item, code in reviewed_codes(store):
         digits = item.scan.read.digits

@@ -7,15 +7,13 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC
 from typing import TextIO
 
-from postread.store import ReviewRow, ScanRow
+from postread.store import DigitRow, ReviewRow, ScanRow
 
 COLUMNS = ("file", "page", "code", "confidence", "status", "format", "digits",
            "digit_confidences", "reason")
 """The CSV header, in order (the contract in issue 3)."""
 REVIEW_COLUMNS = ("model_code", "reviewer", "reviewed_at")
 """Appended after ``COLUMNS`` (issue 4): the model's own code and who reviewed it, when."""
-STATUSES = ("accepted", "needs_review", "failed", "all")
-"""What ``--status`` accepts."""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CODE, _STATUS = COLUMNS.index("code"), COLUMNS.index("status")
 
@@ -63,10 +61,16 @@ def _cells(row: ScanRow) -> list[str]:
         f"{read.confidence:.4f}" if read else "0",
         row.status,
         read.format if read else "",
-        ";".join(str(d.label) for d in digits),
-        ";".join(f"{d.probability:.4f}" for d in digits),
+        *digit_cells(digits),
         row.reason,
     ]
+
+
+def digit_cells(digits: Iterable[DigitRow]) -> list[str]:
+    """The ``digits`` and ``digit_confidences`` cells: labels and probabilities, ';'-joined."""
+    digits = list(digits)
+    return [";".join(str(d.label) for d in digits),
+            ";".join(f"{d.probability:.4f}" for d in digits)]
 
 
 def _safe(cell: str) -> str:

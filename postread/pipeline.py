@@ -24,7 +24,7 @@ from postread.assemble import read_image
 from postread.classify import DigitClassifier
 from postread.errors import ScanError
 from postread.records import CodeRead, Scan, ScanResult, Status
-from postread.scan import ScanFile, failed_file_hash, reduction_for
+from postread.scan import ScanFile, failed_file_hash
 from postread.settings import Settings
 
 Reader = Callable[[Scan, DigitClassifier, Settings], CodeRead]
@@ -47,21 +47,19 @@ def read_file(path: Path, root: Path, classifier: DigitClassifier, settings: Set
     A bad file or page, or a reader that raises, becomes a ``failed`` result with a
     one-line reason: one scan never stops a batch.
     """
-    rel = path.relative_to(root).as_posix()
     try:
         scan_file = ScanFile(path)
     except ScanError as e:
-        return [ScanResult(rel, 0, failed_file_hash(path), file_size(path), Status.FAILED,
-                           str(e))], 0
+        return [failed(path, root, str(e))], 0
+    rel = path.relative_to(root).as_posix()
     results, skipped = [], 0
-    for page, size in enumerate(scan_file.sizes):
+    for page in range(len(scan_file.sizes)):
         content_hash = scan_file.content_hash(page)
         if content_hash in done:
             skipped += 1
             continue
         try:
-            reduce = reduction_for(*size, settings.max_side) if isinstance(size, tuple) else 1
-            read = reader(scan_file.decode(page, reduce), classifier, settings)
+            read = reader(scan_file.decode(page, settings.max_side), classifier, settings)
         except ScanError as e:
             status, reason, read = Status.FAILED, str(e), None
         except Exception as e:  # any reader bug is this scan's failure only
@@ -127,8 +125,7 @@ def work(path: Path) -> tuple[list[ScanResult], int]:
     return read_file(path, w["root"], w["classifier"], w["settings"], w["done"], w["reader"])
 
 
-def died(path: Path, root: Path) -> ScanResult:
-    """The failed result of a file whose worker process died while reading it."""
+def failed(path: Path, root: Path, reason: str) -> ScanResult:
+    """The failed result of a file that could not be read at all, with why."""
     return ScanResult(path.relative_to(root).as_posix(), 0, failed_file_hash(path),
-                      file_size(path), Status.FAILED,
-                      "worker process died while reading it (out of memory?)")
+                      file_size(path), Status.FAILED, reason)

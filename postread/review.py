@@ -21,6 +21,7 @@ import numpy as np
 from rich.table import Table
 
 from postread.errors import UsageError
+from postread.export import digit_cells
 from postread.store import ScanRow, Store
 from postread.stored_scan import load_image, source_file
 
@@ -190,9 +191,8 @@ def record_many(store: Store, reviewer: str, sets: Iterable[str] = (),
 def _cells(item: QueueItem) -> list[str]:
     digits = item.scan.read.digits if item.scan.read else []
     return [str(item.scan.id), item.scan.path, str(item.scan.page), item.code,
-            f"{item.confidence:.4f}", item.scan.status,
-            ";".join(str(d.label) for d in digits),
-            ";".join(f"{d.probability:.4f}" for d in digits), item.scan.reason]
+            f"{item.confidence:.4f}", item.scan.status, *digit_cells(digits),
+            item.scan.reason]
 
 
 def write_queue_csv(items: Iterable[QueueItem], out: TextIO) -> int:

@@ -124,12 +124,17 @@ class ScanFile:
         """sha256 of the file's bytes plus the page number: the scan's identity across runs."""
         return _page_hash(self._digest, page)
 
-    def decode(self, page: int, reduce: int = 1) -> Scan:
-        """Decode one page, optionally at 1/2, 1/4 or 1/8 resolution (JPEG decodes it natively)."""
+    def decode(self, page: int, max_side: int = 0) -> Scan:
+        """Decode one page, reduced while its long side stays at least ``max_side``.
+
+        The reduction is 1/2, 1/4 or 1/8 (``reduction_for``; JPEG decodes it natively);
+        ``max_side`` 0 decodes at full size.
+        """
         size = self.sizes[page]
         if isinstance(size, ScanError):
             raise size
         _check_size(*size)
+        reduce = reduction_for(*size, max_side)
         buf = np.frombuffer(self.data, np.uint8)
         if self.kind == "tiff":
             ok, mats = cv2.imdecodemulti(buf, _REDUCED[reduce], None, (page, page + 1))

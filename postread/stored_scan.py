@@ -14,7 +14,7 @@ import numpy as np
 from postread.errors import InputError, ScanError
 from postread.orientation import turn
 from postread.records import Box
-from postread.scan import ScanFile, reduction_for
+from postread.scan import ScanFile
 from postread.settings import MAX_SIDE
 
 
@@ -39,11 +39,8 @@ def load_image(file: Path, page: int, content_hash: str, run_options: dict,
     if page >= len(scan_file.sizes) or scan_file.content_hash(page) != content_hash:
         # showing another image under the same name would make a person review the wrong mail
         raise InputError(f"{file}: the file has changed since it was read")
-    size = scan_file.sizes[page]
-    max_side = run_options.get("max_side", MAX_SIDE)
-    reduce = reduction_for(*size, max_side) if isinstance(size, tuple) else 1
     try:
-        return turn(scan_file.decode(page, reduce).image, turned)
+        return turn(scan_file.decode(page, run_options.get("max_side", MAX_SIDE)).image, turned)
     except ScanError as e:
         raise InputError(f"{file}: {e}") from None
 

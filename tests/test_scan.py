@@ -70,7 +70,7 @@ def test_reduced_decode_shrinks_every_format(tmp_path):
     for ext in (".jpg", ".png", ".tif"):
         path = tmp_path / f"big{ext}"
         cv2.imwrite(str(path), np.zeros((400, 800, 3), np.uint8))
-        assert ScanFile(path).decode(0, reduce=4).image.shape[:2] == (100, 200)
+        assert ScanFile(path).decode(0, max_side=200).image.shape[:2] == (100, 200)
     assert reduction_for(4000, 3000, 2400) == 1
     assert reduction_for(8000, 6000, 2000) == 4
     assert reduction_for(8000, 6000, 0) == 1
