@@ -76,10 +76,6 @@ class CodeFormat:
     freeform: tuple[int, ...]
     """Allowed digit counts in a free-form field."""
 
-    def allows(self, kind: FieldKind, count: int) -> bool:
-        """True when ``count`` digits fit this format for a field of ``kind``."""
-        return count in (self.boxes if kind is FieldKind.BOXES else self.freeform)
-
     def counts_for(self, field: CodeField) -> tuple[int, ...]:
         """The digit counts this field may hold: in auto, a line-end code is a US ZIP."""
         if field.kind is FieldKind.BOXES:

@@ -171,7 +171,7 @@ def _pitch(near: np.ndarray, solid: np.ndarray, row: list[Rect], w: int, h: int)
     return float(abs(found[0] - seed[0])) if found else 0.0
 
 
-def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) -> list[Rect]:
+def complete_row(view: View, row: list[Rect], near: np.ndarray) -> list[Rect]:
     """Add boxes whose hole was lost (heavy ink across the outline) but whose outline is there.
 
     Ink crossing a box's outline breaks its hole, so a row may arrive with boxes
@@ -179,8 +179,6 @@ def complete_row(view: View, row: list[Rect], near: np.ndarray | None = None) ->
     are filled and the row is extended left and right, one box at a time, while the
     colour mask shows a box outline at about the next pitch.
     """
-    if near is None:
-        near = _outline_evidence(view)
     w = int(np.median([b[2] for b in row]))
     h = int(np.median([b[3] for b in row]))
     # A hole cut short (a stroke taken for an outline, ink across a line) would put its

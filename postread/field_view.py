@@ -61,12 +61,6 @@ def is_binarised_negative(image_bgr: np.ndarray) -> bool:
     return bool(extreme > 0.95 and counts[:128].sum() / gray.size > 0.6)
 
 
-def redness(image_bgr: np.ndarray) -> np.ndarray:
-    """R - max(G, B) as int16: high on red and orange print, ~0 on ink, low on tinted paper."""
-    b, g, r = cv2.split(image_bgr.astype(np.int16))
-    return r - np.maximum(g, b)
-
-
 def box_colour_mask(image_bgr: np.ndarray, min_excess: int = 20) -> np.ndarray:
     """255 where a pixel is clearly redder than the paper (red/orange boxes, stamps, ticks)."""
     return excess_mask(redness_excess(image_bgr), min_excess)
@@ -81,7 +75,7 @@ def redness_excess(image_bgr: np.ndarray) -> np.ndarray:
     edge to edge. Paper is the bright part of a photo: the median is taken over the pixels
     brighter than Otsu's split of the brightness.
     """
-    # One split in uint8 serves both the redness and the brightness (see ``redness``).
+    # One split in uint8 serves both the redness and the brightness (R - max(G, B)).
     blue, green, red_channel = cv2.split(image_bgr)
     others = cv2.max(blue, green)
     red = red_channel.astype(np.int16) - others.astype(np.int16)
@@ -131,17 +125,14 @@ def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
     return np.clip(paper - red, 0, None)
 
 
-def ink_mask(image_bgr: np.ndarray, boxes: np.ndarray | None = None,
-             dark: np.ndarray | None = None) -> np.ndarray:
-    """Binary ink (255) by Otsu on the darkness, red/orange print removed."""
-    dark = ink_darkness(image_bgr) if dark is None else dark
+def ink_mask(boxes: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """Binary ink (255) by Otsu on the darkness (``ink_darkness``), red/orange print removed."""
     scaled = np.clip(dark * (255.0 / max(float(dark.max()), 1.0)), 0, 255).astype(np.uint8)
     level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # Otsu alone splits faint paper texture when there is little ink: keep a floor.
     floor = 25.0 * 255.0 / max(float(dark.max()), 1.0)
     mask = (scaled > max(level, floor)).astype(np.uint8) * 255
-    if boxes is not None:
-        mask[boxes > 0] = 0
+    mask[boxes > 0] = 0
     return mask
 
 
@@ -276,7 +267,7 @@ def make_view(image_bgr: np.ndarray) -> View:
         small, warp, size, borderValue=(255, 255, 255))
     # Redness and darkness are worked out once per picture and thresholded as needed.
     excess, darkness = redness_excess(upright), ink_darkness(upright)
-    ink = ink_mask(upright, excess_mask(excess), darkness)
+    ink = ink_mask(excess_mask(excess), darkness)
     angle = skew_angle(ink)
     if abs(angle) >= 0.4:
         centre = (size[0] / 2, size[1] / 2)
@@ -284,7 +275,7 @@ def make_view(image_bgr: np.ndarray) -> View:
         warp = rotation @ warp
         upright = cv2.warpPerspective(small, warp, size, borderValue=(255, 255, 255))
         excess, darkness = redness_excess(upright), ink_darkness(upright)
-        ink = ink_mask(upright, excess_mask(excess), darkness)
+        ink = ink_mask(excess_mask(excess), darkness)
         notes.append(f"straightened {angle:+.1f} deg")
     # Faint boxes differ from the paper by only a few levels of redness; scans have almost
     # no redness noise, and only box-shaped holes count, so a low threshold is safe here.
