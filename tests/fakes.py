@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from postread.classify import to_predictions
 from postread.records import CodeField, CodeRead, DigitPrediction, FieldKind, Scan, Status
 
 
@@ -79,12 +80,8 @@ def fake_read(scan: Scan, classifier, settings) -> CodeRead:
     crops = np.stack([cv2.resize(gray[:, a + 2:b - 2], (28, 28), interpolation=cv2.INTER_AREA)
                       for a, b in zip(edges, edges[1:], strict=False)])
     probs = classifier.probabilities(crops)
-    digits = []
-    for i, p in enumerate(probs):
-        order = np.argsort(p)[::-1]
-        box = (int(edges[i]), 0, int(edges[i + 1] - edges[i]), scan.height)
-        digits.append(DigitPrediction(box, int(order[0]), float(p[order[0]]), int(order[1]),
-                                      float(p[order[1]]), tuple(float(x) for x in p)))
+    digits = to_predictions(probs, [(int(a), 0, int(b - a), scan.height)
+                                    for a, b in zip(edges, edges[1:], strict=False)])
     confidence = float(np.prod([d.probability for d in digits]))
     ok = confidence >= settings.review_below
     return CodeRead(Status.ACCEPTED if ok else Status.NEEDS_REVIEW,

@@ -6,6 +6,7 @@ import pytest
 
 from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_image
+from postread.classify import load_classifier
 from postread.records import CodeField, FieldKind, Status
 
 
@@ -113,7 +114,7 @@ def test_close_candidates_that_disagree_need_review():
 
 def test_read_image_end_to_end_on_a_generated_envelope():
     env = make_envelope("69003", "fr", 2, sender=True, postmark=True, stamp=True)
-    read = read_image(env.image, ScriptedClassifier("69003"), fmt="fr", review_below=0.9)
+    read = read_image(env.image, load_classifier(), fmt="fr", review_below=0.9)
     assert (read.status, read.code) == (Status.ACCEPTED, "69003")
     assert read.field.kind is FieldKind.BOXES
     fx, fy, fw, fh = env.field_box

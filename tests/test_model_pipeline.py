@@ -102,7 +102,7 @@ def test_flipped_byte_in_the_model_is_refused(exported):
     load_card(exported)
 
 
-def test_missing_model_and_card_are_clear_errors(exported, tmp_path):
+def test_missing_model_and_card_are_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="no model card"):
         load_card(tmp_path)
     broken = tmp_path / "digits-9.9.9-deadbeef.json"

@@ -17,8 +17,10 @@ import numpy as np
 from fakes import FakeClassifier, code_image, fake_read, load_fake, write_code_image
 from test_scan import png_claiming, tiff_with_bad_page
 
+from pipelines.synth_envelopes import make_envelope
 from postread.batch import read_batch
-from postread.records import Status
+from postread.classify import load_classifier
+from postread.pipeline import read_file
 from postread.settings import Settings
 from postread.store import Store
 
@@ -180,12 +182,14 @@ def test_a_dead_worker_fails_its_scan_and_the_pool_goes_on(tmp_path):
 
 
 def test_workers_return_plain_results_without_ink(tmp_path):
-    write_code_image(tmp_path / "scans" / "a.png", "24680")
-    summary = read_batch(tmp_path / "scans", Settings(db=str(tmp_path / "r.db"), workers=2),
-                         FakeClassifier, fake_read)
-    assert (summary.scans, summary.accepted) == (1, 1)
-    (row,) = Store(str(tmp_path / "r.db")).export_rows()
-    assert row.status == Status.ACCEPTED.value and row.read.code == "24680"
+    # The real reader keeps each field's ink map; a worker must not pickle it back.
+    env = make_envelope("40527", "fr", seed=3, condition="scan", distractors=False)
+    cv2.imwrite(str(tmp_path / "a.png"), env.image)
+    (result,), _ = read_file(tmp_path / "a.png", tmp_path, load_classifier(),
+                             Settings(workers=1), frozenset())
+    assert result.read.code == "40527" and result.read.candidates
+    assert result.read.field.ink is None
+    assert all(c.ink is None for c in result.read.candidates)
 
 
 def test_a_worker_imports_no_database_or_terminal_library():

@@ -10,7 +10,7 @@ from review_db import Planned, build
 from typer.testing import CliRunner
 
 from pipelines.mnist import load_extra
-from postread.classify import find_card, load_classifier
+from postread.classify import load_classifier
 from postread.cli import app
 from postread.digit_export import recut
 from postread.field import locate
@@ -113,16 +113,9 @@ def test_recut_gives_back_the_crops_the_reader_cut(built):
         assert np.array_equal(original.pixels, copy)
 
 
-def test_real_read_then_review_show_and_export_digits(tmp_path):
+def test_real_read_then_review_show_and_export_digits(tmp_path, shipped_card):
     """End to end with the real reader and the shipped model on two generated envelopes."""
     from pipelines.synth_envelopes import make_envelope
-    from postread.classify import MODELS_DIR
-    from postread.errors import ModelError
-
-    try:
-        find_card(MODELS_DIR)
-    except ModelError:
-        pytest.skip("no shipped model in models/ yet")
 
     scans = tmp_path / "scans"
     scans.mkdir()

@@ -1,10 +1,9 @@
 import csv
-import gzip
-import struct
 
 import cv2
 import numpy as np
 import pytest
+from test_mnist import write_idx
 
 from pipelines import synth_envelopes
 from pipelines.handwriting import ProceduralDigits, render_digit
@@ -100,19 +99,11 @@ def test_procedural_digits_render_all_ten():
     assert source.sample(3, rng, 32).shape[0] > 20
 
 
-def _write_idx(folder, images, labels):
-    folder.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">IIII", 2051, len(images), 28, 28)
-    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + images.tobytes()))
-    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(
-        gzip.compress(struct.pack(">II", 2049, len(labels)) + labels.tobytes()))
-
-
 def test_mnist_digits_from_a_tiny_idx_set(tmp_path):
     images = np.zeros((10, 28, 28), np.uint8)
     for d in range(10):
         images[d, 4:24, 10 + d // 5: 14 + d // 5] = 255  # a bar per digit: any ink will do
-    _write_idx(tmp_path / "m", images, np.arange(10, dtype=np.uint8))
+    write_idx(tmp_path / "m", images, np.arange(10, dtype=np.uint8))
     source = MnistDigits(tmp_path / "m", "test", verify_md5=False)
     alpha = source.sample(7, np.random.default_rng(0), height_px=60)
     assert alpha.dtype == np.uint8 and alpha.shape[0] == 60
