@@ -28,7 +28,7 @@ import onnxruntime
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from pipelines.synth_envelopes import CONVENTIONS, make_envelope  # noqa: E402
+from pipelines.synth_envelopes import CODED, make_envelope  # noqa: E402
 
 KINDS = {
     # name: (condition, size before capture, file suffix, imwrite params)
@@ -43,12 +43,11 @@ def generate(folder: Path, kind: str, count: int) -> list[Path]:
     condition, size, suffix, params = KINDS[kind]
     target = folder / kind
     target.mkdir(parents=True, exist_ok=True)
-    conventions = [c for c in CONVENTIONS if c != "none"]
     paths = []
     for i in range(count):
         path = target / f"{kind}_{i:04d}{suffix}"
         if not path.exists():
-            envelope = make_envelope(None, conventions[i % len(conventions)], seed=10_000 + i,
+            envelope = make_envelope(None, CODED[i % len(CODED)], seed=10_000 + i,
                                      condition=condition, size=size)
             cv2.imwrite(str(path), envelope.image, params)
         paths.append(path)

@@ -26,8 +26,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.envelope_conditions import CONDITIONS  # noqa: E402
-from pipelines.synth_envelopes import CONVENTIONS, Envelope, MnistDigits, make_envelope  # noqa: E402
+from pipelines.synth_envelopes import (  # noqa: E402
+    CODED,
+    Envelope,
+    envelope_seed,
+    make_envelope,
+    mnist_digits,
+    mnist_folder,
+)
 from postread.classify import OnnxDigitClassifier, load_classifier  # noqa: E402
+from postread.errors import DataError  # noqa: E402
 from postread.pipeline import read_file  # noqa: E402
 from postread.records import Box  # noqa: E402
 from postread.scan import reduction_for  # noqa: E402
@@ -78,11 +86,8 @@ _state: dict = {}
 
 
 def _init(mnist_dir: Path, split: str) -> None:
-    from pipelines.train import validation_indices
-
     cv2.setNumThreads(1)
-    exclude = validation_indices() if split == "train" else None
-    _state["digits"] = MnistDigits(mnist_dir, split, exclude=exclude)
+    _state["digits"] = mnist_digits(mnist_dir, split)
     _state["recorder"] = RecordingClassifier(load_classifier(threads=1))
     _state["tmp"] = Path(tempfile.mkdtemp(prefix="harvest-"))
 
@@ -106,35 +111,38 @@ def harvest(env: Envelope, folder: Path, recorder: RecordingClassifier
 
 def _harvest_task(task: tuple[int, int, str, str]) -> list[tuple[np.ndarray, int]]:
     seed, index, convention, condition = task
-    env = make_envelope(None, convention, seed * 1_000_003 + index, digits=_state["digits"],
+    env = make_envelope(None, convention, envelope_seed(seed, index), digits=_state["digits"],
                         condition=condition)
     return harvest(env, _state["tmp"], _state["recorder"])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write OUT/labels.csv and the crops of ``--count`` envelopes."""
-    from pipelines.mnist import default_dir
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--count", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--mnist", type=Path, default=default_dir())
+    ap.add_argument("--mnist", type=Path, default=None,
+                    help="MNIST folder (default: POSTREAD_MNIST_DIR or ../shared/data/mnist)")
     ap.add_argument("--split", choices=("train", "test"), default="train",
                     help="test: crops to measure the classifier on envelopes, not to train on")
     args = ap.parse_args(argv)
-    if args.mnist is None:
-        raise SystemExit("no MNIST folder: pass --mnist DIR or set POSTREAD_MNIST_DIR")
-    coded = [c for c in CONVENTIONS if c != "none"]
+    mnist = mnist_folder(args.mnist)
+    # Load (and check) MNIST once here: a pool restarts a worker whose set-up fails, forever.
+    try:
+        mnist_digits(mnist, args.split)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
-    tasks = [(args.seed, i, coded[i % len(coded)], str(rng.choice(CONDITIONS)))
+    tasks = [(args.seed, i, CODED[i % len(CODED)], str(rng.choice(CONDITIONS)))
              for i in range(args.count)]
     args.out.mkdir(parents=True, exist_ok=True)
     kept = 0
     with open(args.out / "labels.csv", "w", newline="") as fh, \
             multiprocessing.get_context("spawn").Pool(args.workers, _init,
-                                                   (args.mnist, args.split)) as pool:
+                                                   (mnist, args.split)) as pool:
         writer = csv.writer(fh)
         writer.writerow(["file", "label"])
         for i, crops in enumerate(pool.imap(_harvest_task, tasks, chunksize=4)):

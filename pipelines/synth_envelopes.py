@@ -39,6 +39,8 @@ from pipelines.envelope_layouts import LAYOUTS  # noqa: E402
 from pipelines.handwriting import ProceduralDigits, crop_tight  # noqa: E402
 
 CONVENTIONS = ("fr", "cn", "jp", "us", "us4", "hu", "digits", "none")
+CODED = tuple(c for c in CONVENTIONS if c != "none")
+"""The conventions whose envelopes carry a code."""
 CODE_LENGTHS = {"fr": (5,), "cn": (6,), "jp": (7,), "us": (5,), "us4": (9,), "hu": (4,),
                 "digits": (4, 5, 6, 7, 8)}
 SIZE = (1600, 900)
@@ -46,8 +48,8 @@ HIGHRES_SIZE = (4600, 2588)
 DISTRACTORS = {"sender": 0.8, "postmark": 0.5, "stamp": 0.6, "barcode": 0.4,
                "street_numbers": 0.7, "postage_text": 0.3, "notes": 0.25}
 
-__all__ = ["CONDITIONS", "CONVENTIONS", "DigitSource", "Envelope", "MnistDigits",
-           "ProceduralDigits", "make_envelope"]
+__all__ = ["CODED", "CONDITIONS", "CONVENTIONS", "DigitSource", "Envelope", "MnistDigits",
+           "ProceduralDigits", "envelope_seed", "make_envelope", "mnist_digits", "mnist_folder"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,36 @@ class MnistDigits:
             cv2.line(alpha, (0, y), (alpha.shape[1], y + int(rng.integers(-3, 4))), 0,
                      max(1, height_px // 14))
         return alpha
+
+
+def mnist_digits(mnist_dir: Path | None, split: str) -> MnistDigits:
+    """MNIST handwriting of one split (never commit what it draws).
+
+    The training split leaves out train.py's validation images: the shipped model is
+    calibrated on them, so they must stay unseen.
+
+    Raises:
+        SystemExit: No MNIST folder was given or found.
+    """
+    from pipelines.train import validation_indices
+
+    return MnistDigits(mnist_folder(mnist_dir), split,
+                       exclude=validation_indices() if split == "train" else None)
+
+
+def mnist_folder(given: Path | None) -> Path:
+    """``given``, else POSTREAD_MNIST_DIR or ../shared/data/mnist; SystemExit when none."""
+    from pipelines.mnist import default_dir
+
+    folder = given or default_dir()
+    if folder is None:
+        raise SystemExit("MNIST digits need --mnist DIR or POSTREAD_MNIST_DIR")
+    return folder
+
+
+def envelope_seed(seed: int, index: int) -> int:
+    """The seed of envelope ``index`` in a set made with ``seed`` (sets never share one)."""
+    return seed * 1_000_003 + index
 
 
 def _random_code(convention: str, rng: np.random.Generator) -> str:
@@ -225,15 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     conditions = _split(args.conditions, CONDITIONS, "condition")
     source: DigitSource = ProceduralDigits(args.seed)
     if args.digits.startswith("mnist-"):
-        from pipelines.mnist import default_dir
-        from pipelines.train import validation_indices
-
-        mnist_dir = args.mnist or default_dir()
-        if mnist_dir is None:
-            raise SystemExit(f"--digits {args.digits} needs --mnist DIR or POSTREAD_MNIST_DIR")
-        split = args.digits.removeprefix("mnist-")
-        exclude = validation_indices() if split == "train" else None
-        source = MnistDigits(mnist_dir, split, exclude=exclude)
+        source = mnist_digits(args.mnist, args.digits.removeprefix("mnist-"))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     with open(args.out_dir / "labels.csv", "w", newline="") as fh:
@@ -242,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.count):
             convention = conventions[i % len(conventions)]
             condition = str(rng.choice(conditions))
-            env = make_envelope(None, convention, args.seed * 1_000_003 + i, digits=source,
+            env = make_envelope(None, convention, envelope_seed(args.seed, i), digits=source,
                                 condition=condition)
             jpg = args.format == "jpg" or (args.format == "mixed" and condition == "photo")
             name = f"env_{i:05d}_{convention}_{condition}.{'jpg' if jpg else 'png'}"

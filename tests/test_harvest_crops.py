@@ -1,5 +1,7 @@
 """pipelines/harvest_crops.py: crops cut by the real reader, labelled by where the truth is."""
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -28,3 +30,11 @@ def test_a_read_that_does_not_cut_every_true_digit_once_gives_nothing(tmp_path):
     # Truth boxes elsewhere on the envelope (the reader cut another field): nothing either.
     far = tuple((x, y + 5 * h, w, h) for x, y, w, h in env.digit_boxes)
     assert harvest(replace(env, digit_boxes=far), tmp_path, recorder) == []
+
+
+def test_a_missing_mnist_folder_is_one_clear_line_not_a_hung_pool(tmp_path, repo_root):
+    run = subprocess.run([sys.executable, str(repo_root / "pipelines" / "harvest_crops.py"),
+                          str(tmp_path / "out"), "--count", "2", "--mnist", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: ") and "MNIST file is missing" in run.stderr
