@@ -75,18 +75,34 @@ def redness_excess(image_bgr: np.ndarray) -> np.ndarray:
     edge to edge. Paper is the bright part of a photo: the median is taken over the pixels
     brighter than Otsu's split of the brightness.
     """
-    # One split in uint8 serves both the redness and the brightness (R - max(G, B)).
-    blue, green, red_channel = cv2.split(image_bgr)
+    return _redness_excess(*cv2.split(image_bgr))
+
+
+def _redness_excess(blue: np.ndarray, green: np.ndarray, red_channel: np.ndarray) -> np.ndarray:
+    """``redness_excess`` from the image's three channels (uint8, already split)."""
+    # R - max(G, B) in uint8 serves both the redness and the brightness (max of all three).
     others = cv2.max(blue, green)
-    red = red_channel.astype(np.int16) - others.astype(np.int16)
+    red = cv2.subtract(red_channel, others, dtype=cv2.CV_16S)
     bright = cv2.max(others, red_channel)
     level, paper = cv2.threshold(bright, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    # The median by a histogram of redness + 255 (0..510), counted under the paper mask.
-    shifted = (red + 255).astype(np.uint16)
-    counts = cv2.calcHist([shifted], [0], paper, [511], [0, 511]).ravel()
+    counts = _redness_counts(red_channel, others, paper)
     if counts.sum() <= 0.1 * red.size:
-        counts = cv2.calcHist([shifted], [0], None, [511], [0, 511]).ravel()
+        counts = _redness_counts(red_channel, others, None)
     return red - np.int16(_hist_median(counts, -255))
+
+
+_REDNESS_BIN = (np.arange(256)[:, None] - np.arange(256)[None, :] + 255).ravel()
+"""Bin of R - max(G, B) + 255 (0..510) for each cell of the (R, max(G, B)) histogram."""
+
+
+def _redness_counts(red: np.ndarray, others: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Count of each redness R - max(G, B), index 0 = -255, under ``mask`` (exact integers).
+
+    A joint histogram of the two uint8 images, summed along its diagonals, is a third
+    of the cost of a 511-bin histogram of the int16 difference.
+    """
+    joint = cv2.calcHist([red, others], [0, 1], mask, [256, 256], [0, 256, 0, 256])
+    return np.bincount(_REDNESS_BIN, weights=joint.ravel(), minlength=511)
 
 
 def excess_mask(excess: np.ndarray, min_excess: int = 20) -> np.ndarray:
@@ -111,7 +127,12 @@ def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
     The red channel is the scanner's classic drop-out channel: red and orange print is
     as bright as paper there, while black, blue and pencil ink stay dark.
     """
-    red = image_bgr[:, :, 2].astype(np.float32)
+    return _ink_darkness(image_bgr[:, :, 2])
+
+
+def _ink_darkness(red_channel: np.ndarray) -> np.ndarray:
+    """``ink_darkness`` from the image's red channel (uint8)."""
+    red = red_channel.astype(np.float32)
     height, width = red.shape
     # A grey closing removes strokes thinner than the kernel and leaves the paper level,
     # which follows uneven light and shadows in photos. The level is smooth, so it is
@@ -122,16 +143,21 @@ def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     paper = cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (0, 0), size / 3)
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(paper - red, 0, None)
+    # max(paper - red, 0) in place: np.clip costs as much as the rest put together.
+    return np.maximum(np.subtract(paper, red, out=paper), 0, out=paper)
 
 
 def ink_mask(boxes: np.ndarray, dark: np.ndarray) -> np.ndarray:
     """Binary ink (255) by Otsu on the darkness (``ink_darkness``), red/orange print removed."""
-    scaled = np.clip(dark * (255.0 / max(float(dark.max()), 1.0)), 0, 255).astype(np.uint8)
+    peak = max(float(dark.max()), 1.0)
+    # 0 <= dark <= peak, so the product needs no clipping: a rounding up to 255.00002
+    # still truncates to 255.
+    scaled = (dark * (255.0 / peak)).astype(np.uint8)
     level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # Otsu alone splits faint paper texture when there is little ink: keep a floor.
-    floor = 25.0 * 255.0 / max(float(dark.max()), 1.0)
-    mask = (scaled > max(level, floor)).astype(np.uint8) * 255
+    floor = 25.0 * 255.0 / peak
+    # On whole levels "above a float level" is "above its floor", which cv2.threshold does.
+    _, mask = cv2.threshold(scaled, max(level, floor), 255, cv2.THRESH_BINARY)
     mask[boxes > 0] = 0
     return mask
 
@@ -240,6 +266,16 @@ def skew_angle(ink: np.ndarray) -> float:
     return float(max(np.arange(coarse - 1, coarse + 1.01, 0.2), key=sharpness))
 
 
+def _ink_maps(image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Redness excess, darkness and the ink mask of one picture, from one channel split.
+
+    Redness and darkness are worked out once per picture and thresholded as needed.
+    """
+    blue, green, red = cv2.split(image_bgr)
+    excess, darkness = _redness_excess(blue, green, red), _ink_darkness(red)
+    return excess, darkness, ink_mask(excess_mask(excess), darkness)
+
+
 def make_view(image_bgr: np.ndarray) -> View:
     """Normalise a scan for location: invert, downscale, crop to paper, straighten."""
     notes = []
@@ -265,17 +301,14 @@ def make_view(image_bgr: np.ndarray) -> View:
     # A flat scan needs no warp (an identity warp copies the pixels exactly).
     upright = small if corners is None else cv2.warpPerspective(
         small, warp, size, borderValue=(255, 255, 255))
-    # Redness and darkness are worked out once per picture and thresholded as needed.
-    excess, darkness = redness_excess(upright), ink_darkness(upright)
-    ink = ink_mask(excess_mask(excess), darkness)
+    excess, darkness, ink = _ink_maps(upright)
     angle = skew_angle(ink)
     if abs(angle) >= 0.4:
         centre = (size[0] / 2, size[1] / 2)
         rotation = np.vstack([cv2.getRotationMatrix2D(centre, angle, 1.0), [0, 0, 1]])
         warp = rotation @ warp
         upright = cv2.warpPerspective(small, warp, size, borderValue=(255, 255, 255))
-        excess, darkness = redness_excess(upright), ink_darkness(upright)
-        ink = ink_mask(excess_mask(excess), darkness)
+        excess, darkness, ink = _ink_maps(upright)
         notes.append(f"straightened {angle:+.1f} deg")
     # Faint boxes differ from the paper by only a few levels of redness; scans have almost
     # no redness noise, and only box-shaped holes count, so a low threshold is safe here.
