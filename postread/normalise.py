@@ -51,8 +51,9 @@ def match_stroke(ink: np.ndarray) -> np.ndarray:
 
 
 def _tight(ink: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(ink)
-    return ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    # The bounding box of the non-zero pixels, without listing them all (np.nonzero).
+    x, y, w, h = cv2.boundingRect(ink)
+    return ink[y:y + h, x:x + w]
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:

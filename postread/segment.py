@@ -50,10 +50,12 @@ def _field_ink(image_bgr: np.ndarray, field: CodeField) -> np.ndarray:
 
 
 def _crop(ink: np.ndarray, mask: np.ndarray, origin: tuple[int, int]) -> DigitCrop | None:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    # The mask's bounding box, without listing its pixels (np.nonzero): a mask spans
+    # the whole field, and crops are cut many times per field.
+    x0, y0, w, h = cv2.boundingRect(mask.view(np.uint8))
+    if w == 0:
         return None
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    x1, y1 = x0 + w, y0 + h
     digit = np.where(mask[y0:y1, x0:x1], ink[y0:y1, x0:x1], 0).astype(np.uint8)
     box = (int(x0 + origin[0]), int(y0 + origin[1]), int(x1 - x0), int(y1 - y0))
     return DigitCrop(box=box, pixels=to_mnist(digit))
