@@ -381,17 +381,31 @@ def outline_lines(ink: np.ndarray, length: int) -> np.ndarray:
     kept = []
     for own, other, axis in ((across, down, 1), (down, across, 0)):
         near = cv2.dilate(other, reach) > 0
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(own, connectivity=8)
-        keep = np.zeros(count, bool)
+        count, labels, stats, _ = components_with_stats(own)
+        lines = np.zeros(own.shape, np.uint8)
         for label in range(1, count):
             x, y, w, h, _ = stats[label]
             if axis == 1:  # horizontal: its left or right end meets a vertical line
                 ends = (near[y:y + h, x:x + bridge + 1], near[y:y + h, x + w - bridge - 1:x + w])
             else:  # vertical: its top or bottom end meets a horizontal line
                 ends = (near[y:y + bridge + 1, x:x + w], near[y + h - bridge - 1:y + h, x:x + w])
-            keep[label] = any(end.any() for end in ends)
-        kept.append(np.where(keep[labels], 255, 0).astype(np.uint8))
+            if any(end.any() for end in ends):
+                # The kept line's pixels, looked up within its own box only.
+                box = (slice(y, y + h), slice(x, x + w))
+                lines[box][labels[box] == label] = 255
+        kept.append(lines)
     return kept[0] | kept[1]
+
+
+def components_with_stats(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats`` (8-connected), 16-bit labels where they fit.
+
+    The same components and stats; with uint16 labels OpenCV takes a third of the time on
+    a working view (2.5 -> 0.8 ms). Every component has a pixel, so fewer than 65535 ink
+    pixels cannot overflow the labels.
+    """
+    ltype = cv2.CV_16U if cv2.countNonZero(binary) < 65535 else cv2.CV_32S
+    return cv2.connectedComponentsWithStatsWithAlgorithm(binary, 8, ltype, cv2.CCL_DEFAULT)
 
 
 def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
