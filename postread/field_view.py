@@ -91,18 +91,18 @@ def _redness_excess(blue: np.ndarray, green: np.ndarray, red_channel: np.ndarray
     return red - np.int16(_hist_median(counts, -255))
 
 
-_REDNESS_BIN = (np.arange(256)[:, None] - np.arange(256)[None, :] + 255).ravel()
-"""Bin of R - max(G, B) + 255 (0..510) for each cell of the (R, max(G, B)) histogram."""
-
-
 def _redness_counts(red: np.ndarray, others: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Count of each redness R - max(G, B), index 0 = -255, under ``mask`` (exact integers).
 
     A joint histogram of the two uint8 images, summed along its diagonals, is a third
-    of the cost of a 511-bin histogram of the int16 difference.
+    of the cost of a 511-bin histogram of the int16 difference on a working view.
     """
     joint = cv2.calcHist([red, others], [0, 1], mask, [256, 256], [0, 256, 0, 256])
-    return np.bincount(_REDNESS_BIN, weights=joint.ravel(), minlength=511)
+    # Row r holds R = r with max(G, B) reversed, so r - m + 255 is r + column. Rows padded
+    # to 512 and read back 511 wide shift row r right by r: each column is one redness.
+    padded = np.zeros((256, 512), np.float32)
+    padded[:, :256] = joint[:, ::-1]
+    return padded.ravel()[:256 * 511].reshape(256, 511).sum(axis=0, dtype=np.float64)
 
 
 def excess_mask(excess: np.ndarray, min_excess: int = 20) -> np.ndarray:
