@@ -227,10 +227,13 @@ class Store:
               force: bool) -> list[bool]:
         stored = []
         with self._write() as session:
+            # The scans already stored, in one query: a query per result made the session
+            # flush the previous result's rows before each (5 ms per scan in the parent).
+            known = {row.content_hash: row for row in session.scalars(select(ScanRow).where(
+                ScanRow.content_hash.in_({r.content_hash for r in results}),
+                ScanRow.model_version == model_version))}
             for result in results:
-                row = session.scalar(select(ScanRow).where(
-                    ScanRow.content_hash == result.content_hash,
-                    ScanRow.model_version == model_version))
+                row = known.get(result.content_hash)
                 if row is not None and (row.run_id == run_id or not (
                         force or row.status == Status.FAILED.value)):
                     stored.append(False)  # a duplicate file, or read already
@@ -238,6 +241,7 @@ class Store:
                 if row is None:
                     row = ScanRow(content_hash=result.content_hash, model_version=model_version)
                     session.add(row)
+                    known[result.content_hash] = row  # the same file twice in this batch
                 _fill(session, row, run_id, result)
                 stored.append(True)
         return stored
