@@ -193,13 +193,16 @@ def _marks(ink: np.ndarray) -> list[_Piece]:
         x1 = max(b[0] + b[2] for b in group)
         if y1 - y0 < 0.4 * tallest:  # a dot, a hyphen or dust
             continue
-        pieces.append(_Piece(np.isin(labels, [b[4] for b in group]), x0, x1))
+        ids = [b[4] for b in group]
+        # One component (most marks): a comparison, several times quicker than np.isin.
+        mask = labels == ids[0] if len(ids) == 1 else np.isin(labels, ids)
+        pieces.append(_Piece(mask, x0, x1))
     return pieces
 
 
 def _height(piece: _Piece) -> int:
-    ys = np.nonzero(piece.mask.any(axis=1))[0]
-    return int(ys.max() - ys.min() + 1)
+    # The mask's bounding box (the mask spans the whole field; asked ~150 times per scan).
+    return int(cv2.boundingRect(piece.mask.view(np.uint8))[3])
 
 
 def _split(piece: _Piece, parts: int, ink: np.ndarray) -> list[_Piece]:
