@@ -43,6 +43,10 @@ PAIR_WIDTH = 1.9
 """One mark this many of the row's usual digit widths wide is likely two touching digits."""
 PAIR_COST = 3.0
 """Prior cost per digit width that one digit is wider than PAIR_WIDTH digit widths."""
+TALL = 1.5
+"""A mark this many times the row's height is a line (a frame's or the paper's edge, a
+stroke of the envelope's print), not a digit: it costs TALL_COST as one and may be left out."""
+TALL_COST = 6.0
 MAX_PARTS = 4
 """Most touching digits one mark is cut into (a messy hand runs 4 digits together)."""
 RULE_LENGTH = 1.0
@@ -95,6 +99,8 @@ def _fragment(piece: _Piece, row: float) -> bool:
 def _digit_cost(piece: _Piece, row: float, digit_w: float) -> float:
     """Shape cost of one crop read as one digit (``digit_w``: the row's usual digit width)."""
     cost = FRAGMENT_COST if _fragment(piece, row) else 0.0
+    if _height(piece) > TALL * row:
+        cost += TALL_COST
     if piece.width > WIDE * row:
         cost += WIDE_COST * (piece.width / row - WIDE)
     # The classifier reads two touching digits (04, 85) as one confident digit; a mark
@@ -219,8 +225,8 @@ def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
         one = _crops(ink, [piece], origin)
         if one:
             arcs.append(Arc(i, i + 1, one, _digit_cost(piece, row, digit_w), "one digit"))
-        if _fragment(piece, row):
-            arcs.append(Arc(i, i + 1, (), SKIP_COST, "a fragment left out"))
+        if _fragment(piece, row) or _height(piece) > TALL * row:
+            arcs.append(Arc(i, i + 1, (), SKIP_COST, "a fragment or a line left out"))
         for parts in range(2, MAX_PARTS + 1):
             # Cutting a mark narrower than ~0.55 digit widths per part invents digits.
             if width < 0.55 * DIGIT_WIDTH * parts:
