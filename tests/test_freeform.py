@@ -95,6 +95,17 @@ def test_a_line_taller_than_the_row_is_not_read_as_a_one():
     assert result.doubts == ()
 
 
+def test_a_digits_pale_stroke_stays_in_its_crop():
+    # A 9 whose loop is pale (MNIST's grey strokes, a pen running dry): its mark is the
+    # stem alone, but the crop the classifier sees must hold the loop too, or it is a 1.
+    ink = row_ink("oo")
+    cv2.ellipse(ink, (185, 45), (20, 22), 0, 0, 360, 70, 5)
+    cv2.line(ink, (205, 40), (205, 98), 255, 7)
+    stem = [a for a in lattice(None, field_of(ink)).arcs if a.start == 2 and len(a.crops) == 1]
+    columns = np.nonzero(stem[0].crops[0].pixels.any(axis=0))[0]
+    assert columns.max() - columns.min() > 10  # a loop and a stem, not a stroke
+
+
 def test_a_dotted_trail_is_left_out():
     assert read(row_ink("oo:oo")).code == "3333"
 
