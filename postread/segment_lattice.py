@@ -140,10 +140,9 @@ class _PaleInk:
         # A stem's lost loop or bar reaches about half a digit beside it
         self.reach = int(0.5 * row)
         _, self.labels = cv2.connectedComponents((ink >= FAINT_INK_LEVEL).astype(np.uint8))
-        marks = np.zeros(ink.shape, np.uint8)
+        self.marks = np.zeros(ink.shape, bool)
         for piece in pieces:
-            marks[piece.mask] = 255
-        self.marks = marks > 0
+            self.marks |= piece.mask
 
     def grow(self, piece: _Piece) -> _Piece:
         """``piece`` with the pale ink connected to it that belongs to no mark."""
