@@ -1,12 +1,16 @@
 """Evaluate the reader on a generated envelope set: accuracy, acceptance, errors, threshold sweep.
 
     python pipelines/evaluate_reads.py DIR [--format auto] [--review-below 0.97] [--model PATH]
+                                           [--save RUN.csv] [--against RUN.csv]
 
 DIR holds the images and ``labels.csv`` (file,code,convention,condition), as written by
 ``pipelines/synth_envelopes.py``. Prints exact-code accuracy, the share accepted and the
 error rate among accepted reads, the same per convention and per condition, every
 failure with its reason, and a sweep of review thresholds (accepted share and accepted
 error rate for each) that justifies the default threshold.
+
+To judge a change, save a run before it (``--save``) and compare after it
+(``--against``): the images whose read changed are listed, each marked better or worse.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import signal
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -135,6 +139,45 @@ def report(outcomes: list[Outcome], threshold: float) -> None:
         print(f"{t:>10.3f}{len(accepted) / len(outcomes):>10.1%}{error:>12.2%}{exact:>8.1%}")
 
 
+def save(outcomes: list[Outcome], path: Path) -> None:
+    """Write one CSV row per image, for a later ``--against``."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, [f.name for f in fields(Outcome)])
+        writer.writeheader()
+        writer.writerows(asdict(o) for o in outcomes)
+
+
+def load(path: Path) -> dict[str, Outcome]:
+    """A run written by ``save``, by file name."""
+    with open(path, newline="") as handle:
+        return {row["file"]: Outcome(**{**row, "confidence": float(row["confidence"]),
+                                        "clean": row["clean"] == "True"})
+                for row in csv.DictReader(handle)}
+
+
+def _score(outcome: Outcome, threshold: float) -> int:
+    """Worst to best: accepted wrong, wrong, right but not accepted, right and accepted."""
+    if outcome.accepted_at(threshold):
+        return 3 if outcome.right else 0
+    return 2 if outcome.right else 1
+
+
+def compare(outcomes: list[Outcome], before: dict[str, Outcome], threshold: float) -> None:
+    """Print the images whose code or status changed since the ``before`` run."""
+    changed = [(before[o.file], o) for o in outcomes if o.file in before
+               and (before[o.file].code, before[o.file].status) != (o.code, o.status)]
+    better = sum(_score(new, threshold) > _score(old, threshold) for old, new in changed)
+    worse = sum(_score(new, threshold) < _score(old, threshold) for old, new in changed)
+    print(f"\nagainst the saved run: {len(changed)} reads changed, {better} better, "
+          f"{worse} worse")
+    for old, new in changed:
+        step = _score(new, threshold) - _score(old, threshold)
+        mark = "better" if step > 0 else "worse" if step < 0 else "same"
+        print(f"  {mark:<7}{new.file} expected {new.expected or '-'}: "
+              f"{old.code or '-'} {old.status} ({old.confidence:.2f}) -> "
+              f"{new.code or '-'} {new.status} ({new.confidence:.2f}) {new.reason}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -145,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="read only the first N images")
     parser.add_argument("--dry-run", action="store_true", help="read 4 images, print the tables")
+    parser.add_argument("--save", type=Path, help="write each image's outcome to this CSV")
+    parser.add_argument("--against", type=Path,
+                        help="list the reads that changed since a run saved with --save")
     args = parser.parse_args(argv)
     rows = load_labels(args.directory, 4 if args.dry_run else args.limit)
     if not rows:
@@ -158,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(outcomes)} images from {args.directory} in {elapsed:.0f} s "
           f"({len(outcomes) / elapsed:.1f}/s, {args.workers} workers, format {args.format})\n")
     report(outcomes, args.review_below)
+    if args.against:
+        compare(outcomes, load(args.against), args.review_below)
+    if args.save:
+        save(outcomes, args.save)
     return 0
 
 

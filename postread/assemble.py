@@ -296,12 +296,32 @@ def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
     return problems
 
 
+def _read_candidates(image: np.ndarray, fields: list[CodeField],
+                     classifier: DigitClassifier, fmt: CodeFormat) -> list[FieldRead]:
+    """Read the candidate fields (best location score first) that can still matter.
+
+    A field's rank is at most its location score, so a free-form field whose score is
+    below the best rank so far by DISAGREE_MARGIN can neither win nor be a rival: it is
+    not cut and classified (most of a scan's cutting and classifying goes to such rows of
+    address text). Box rows are always read: an empty one says there is no code.
+    """
+    reads: list[FieldRead] = []
+    best = 0.0
+    for field in fields:
+        if field.kind is FieldKind.FREEFORM and field.score <= best - DISAGREE_MARGIN:
+            continue
+        read = read_field(image, field, classifier, fmt)
+        best = max(best, rank(read, fmt))
+        reads.append(read)
+    return reads
+
+
 def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassifier,
              fmt: CodeFormat, review_below: float) -> CodeRead:
     """The CodeRead for a scan from its candidate fields (best first)."""
     if not fields:
         return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found", fmt.name)
-    reads = [read_field(image, f, classifier, fmt) for f in fields[:READ_AT_MOST]]
+    reads = _read_candidates(image, fields[:READ_AT_MOST], classifier, fmt)
     ranked = sorted(reads, key=lambda r: rank(r, fmt), reverse=True)
     best = ranked[0]
     # An empty box row ranked below the classified ones still says "no code here" (its
@@ -331,8 +351,8 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     problems = _problems(best, rival, fmt, review_below)
     chosen = best.field
     evidence = f"{chosen.evidence}; chosen with rank {rank(best, fmt):.2f}"
-    if len(ranked) > 1:
-        evidence += f" over {len(ranked) - 1} other candidate(s)"
+    if len(fields[:READ_AT_MOST]) > 1:
+        evidence += f" over {len(fields[:READ_AT_MOST]) - 1} other candidate(s)"
     chosen = replace(chosen, evidence=evidence)
     return CodeRead(
         status=Status.NEEDS_REVIEW if problems else Status.ACCEPTED,

@@ -21,6 +21,8 @@ from postread.records import Box, CodeField, DigitCrop, FieldKind
 
 INK_LEVEL = 96
 """Soft-ink level above which a pixel counts as ink for component analysis."""
+TALLER_THAN_BOX = 1.6
+"""Ink this many box heights tall is no digit (a digit crossing its box edge is less)."""
 FAINT_INK_LEVEL = 32
 """In box rows, paler ink still belongs to a digit when it is connected to ink above INK_LEVEL."""
 PIECE_REACH = 0.1
@@ -144,6 +146,10 @@ def segment_boxes(ink: np.ndarray, field: CodeField) -> list[DigitCrop]:
         x, y, w, h, area = stats[label]
         inside = min(y + h, bottom) - max(y, top)
         if area < 0.01 * cells[0][2] * cells[0][3]:
+            continue
+        # Far taller than the boxes: the photo's background or the paper's edge caught in
+        # the field, cut into every box it crosses it would read as digits.
+        if h > TALLER_THAN_BOX * cells[0][3]:
             continue
         # Marks mostly outside the row's height are not this row's digits, unless they
         # are a broken-off piece touching a digit (checked below).

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from postread.records import CodeField, DigitCrop
-from postread.segment import _crop, _field_ink, _height, _marks, _Piece, _split
+from postread.segment import (FAINT_INK_LEVEL, _crop, _field_ink, _height, _marks, _Piece,
+                              _split)
 
 BAND = (0.12, 0.88)
 """Where the row lies in a free-form field's height (the locator pads it by 1/4 digit)."""
@@ -43,6 +44,10 @@ PAIR_WIDTH = 1.9
 """One mark this many of the row's usual digit widths wide is likely two touching digits."""
 PAIR_COST = 3.0
 """Prior cost per digit width that one digit is wider than PAIR_WIDTH digit widths."""
+TALL = 1.5
+"""A mark this many times the row's height is a line (a frame's or the paper's edge, a
+stroke of the envelope's print), not a digit: it costs TALL_COST as one and may be left out."""
+TALL_COST = 6.0
 MAX_PARTS = 4
 """Most touching digits one mark is cut into (a messy hand runs 4 digits together)."""
 RULE_LENGTH = 1.0
@@ -95,6 +100,8 @@ def _fragment(piece: _Piece, row: float) -> bool:
 def _digit_cost(piece: _Piece, row: float, digit_w: float) -> float:
     """Shape cost of one crop read as one digit (``digit_w``: the row's usual digit width)."""
     cost = FRAGMENT_COST if _fragment(piece, row) else 0.0
+    if _height(piece) > TALL * row:
+        cost += TALL_COST
     if piece.width > WIDE * row:
         cost += WIDE_COST * (piece.width / row - WIDE)
     # The classifier reads two touching digits (04, 85) as one confident digit; a mark
@@ -118,6 +125,41 @@ def _crops(ink: np.ndarray, pieces: list[_Piece], origin: tuple[int, int]
            ) -> tuple[DigitCrop, ...] | None:
     crops = tuple(_crop(ink, p.mask, origin) for p in pieces)
     return None if any(c is None for c in crops) else crops
+
+
+class _PaleInk:
+    """The row's pale strokes, to give back to the digits they belong to.
+
+    Marks are cut from ink above INK_LEVEL, and a pale stroke (MNIST's grey loops, a pen
+    running dry) falls out of them: a 9 whose loop is lost reads as a sure 7, a 7 without
+    its bar as a 1. A crop takes back the pale ink connected to its own mark (by strokes
+    above FAINT_INK_LEVEL), where no other mark's ink is.
+    """
+
+    def __init__(self, ink: np.ndarray, pieces: list[_Piece], row: float):
+        # A stem's lost loop or bar reaches about half a digit beside it
+        self.reach = int(0.5 * row)
+        _, self.labels = cv2.connectedComponents((ink >= FAINT_INK_LEVEL).astype(np.uint8))
+        self.marks = np.zeros(ink.shape, bool)
+        for piece in pieces:
+            self.marks |= piece.mask
+
+    def grow(self, piece: _Piece) -> _Piece:
+        """``piece`` with the pale ink connected to it that belongs to no mark."""
+        lo, hi = max(0, piece.x0 - self.reach), piece.x1 + self.reach
+        window = self.labels[:, lo:hi]
+        mask = piece.mask[:, lo:hi]
+        connected = np.unique(window[mask])
+        connected = connected[connected > 0]
+        if not len(connected):
+            return piece
+        pale = np.isin(window, connected) & ~self.marks[:, lo:hi]
+        if not pale.any():
+            return piece
+        grown = piece.mask.copy()
+        grown[:, lo:hi] |= pale
+        columns = np.nonzero(grown.any(axis=0))[0]
+        return _Piece(grown, int(columns[0]), int(columns[-1]) + 1)
 
 
 def _cut_at(piece: _Piece, column: int) -> list[_Piece]:
@@ -213,14 +255,15 @@ def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
     row = _row_height(pieces)
     digit_w = _digit_width(pieces, row)
     origin = field.box[:2]
+    pale = _PaleInk(ink, pieces, row)
     arcs = []
     for i, piece in enumerate(pieces):
         width = piece.width / row
-        one = _crops(ink, [piece], origin)
+        one = _crops(ink, [pale.grow(piece)], origin)
         if one:
             arcs.append(Arc(i, i + 1, one, _digit_cost(piece, row, digit_w), "one digit"))
-        if _fragment(piece, row):
-            arcs.append(Arc(i, i + 1, (), SKIP_COST, "a fragment left out"))
+        if _fragment(piece, row) or _height(piece) > TALL * row:
+            arcs.append(Arc(i, i + 1, (), SKIP_COST, "a fragment or a line left out"))
         for parts in range(2, MAX_PARTS + 1):
             # Cutting a mark narrower than ~0.55 digit widths per part invents digits.
             if width < 0.55 * DIGIT_WIDTH * parts:
@@ -239,7 +282,7 @@ def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
             joined = _Piece(piece.mask | nxt.mask, piece.x0, max(piece.x1, nxt.x1))
             gap = nxt.x0 - piece.x1
             if joined.width <= 1.1 * row and gap < 0.3 * row:
-                crops = _crops(ink, [joined], origin)
+                crops = _crops(ink, [pale.grow(joined)], origin)
                 if crops:
                     # Two whole-height marks are two digits far more often than one.
                     whole = not (_fragment(piece, row) or _fragment(nxt, row))

@@ -112,6 +112,30 @@ def test_close_candidates_that_disagree_need_review():
     assert "two candidate fields disagree: 75011 vs 13008" in read.reason
 
 
+def freeform_field(score: float) -> CodeField:
+    """A free-form row of five drawn rings."""
+    ink = np.zeros((120, 420), np.uint8)
+    for i in range(5):
+        cv2.ellipse(ink, (45 + 70 * i, 60), (22, 38), 0, 0, 360, 255, 7)
+    return CodeField(box=(0, 0, 420, 120), kind=FieldKind.FREEFORM, score=score,
+                     evidence="drawn row", ink=ink)
+
+
+def test_rows_that_cannot_outrank_the_best_are_not_classified():
+    # Address text scored far below the code field can neither win nor disagree with it:
+    # it is not cut and classified. A row scored close to it is, and disagrees.
+    classifier = ScriptedClassifier("75011")
+    read = assemble(IMAGE, [box_field("#####", score=0.9), freeform_field(0.3)], classifier,
+                    parse_format("fr"), 0.9)
+    assert (read.status, read.code, classifier.calls) == (Status.ACCEPTED, "75011", 5)
+    assert "over 1 other candidate(s)" in read.field.evidence
+    classifier = ScriptedClassifier("7501113008")
+    read = assemble(IMAGE, [box_field("#####", score=0.9), freeform_field(0.88)], classifier,
+                    parse_format("fr"), 0.5)
+    assert classifier.calls > 5
+    assert read.status is Status.NEEDS_REVIEW
+
+
 def test_read_image_end_to_end_on_a_generated_envelope():
     env = make_envelope("69003", "fr", 2, sender=True, postmark=True, stamp=True)
     read = read_image(env.image, load_classifier(), fmt="fr", review_below=0.9)

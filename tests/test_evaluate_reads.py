@@ -24,3 +24,24 @@ def test_evaluation_prints_its_tables_for_a_generated_set(tmp_path, repo_root):
     # One row per convention generated, each with n = 1.
     for convention in ("fr", "cn", "none"):
         assert any(line.split()[:2] == [convention, "1"] for line in out.splitlines())
+
+
+def test_a_saved_run_lists_the_reads_a_change_made_better_or_worse(tmp_path, capsys):
+    from pipelines.evaluate_reads import Outcome, compare, load, save
+
+    def outcome(file, code, status, confidence=0.99):
+        return Outcome(file, "fr", "scan", "69003", code, confidence, status, "",
+                       status == "accepted")
+
+    before = [outcome("a.png", "69008", "accepted"), outcome("b.png", "69003", "needs_review"),
+              outcome("c.png", "69003", "accepted")]
+    save(before, tmp_path / "run.csv")
+    assert list(load(tmp_path / "run.csv").values()) == before
+    after = [outcome("a.png", "69003", "accepted"), outcome("b.png", "6903", "needs_review"),
+             outcome("c.png", "69003", "accepted")]
+    compare(after, load(tmp_path / "run.csv"), 0.97)
+    out = capsys.readouterr().out
+    assert "2 reads changed, 1 better, 1 worse" in out
+    assert "better a.png expected 69003: 69008 accepted (0.99) -> 69003 accepted" in " ".join(
+        out.split())
+    assert "c.png" not in out

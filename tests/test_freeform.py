@@ -35,7 +35,8 @@ def field_of(ink: np.ndarray, **extra) -> CodeField:
 
 def row_ink(marks: str, width: int = 520, height: int = 120) -> np.ndarray:
     """A row drawn from ``marks``: 'o' a digit-sized ring, 'i' a fragment, ':' a dotted trail,
-    'w' two rings touching (one wide mark), 'W' four rings touching, 'l' a tall stroke (a 1)."""
+    'w' two rings touching (one wide mark), 'W' four rings touching, 'l' a tall stroke (a 1),
+    '|' a line from edge to edge of the field (a frame's or the paper's edge)."""
     ink = np.zeros((height, width), np.uint8)
     x = 20
     for mark in marks:
@@ -52,6 +53,9 @@ def row_ink(marks: str, width: int = 520, height: int = 120) -> np.ndarray:
             x += 194
         elif mark == "l":
             cv2.line(ink, (x + 5, 24), (x + 5, 96), 255, 7)
+            x += 30
+        elif mark == "|":
+            cv2.line(ink, (x + 5, 2), (x + 5, height - 3), 255, 7)
             x += 30
         elif mark == "i":
             cv2.line(ink, (x + 5, 70), (x + 5, 90), 255, 7)
@@ -82,6 +86,24 @@ def test_a_fragment_is_not_read_as_a_digit():
     result = read(row_ink("ooio"))
     assert result.code == "333"  # the short stroke is left out, not a fourth digit
     assert result.doubts == ()
+
+
+def test_a_line_taller_than_the_row_is_not_read_as_a_one():
+    # A binarised scan's paper edge beside the code: a confident 1 to the classifier.
+    result = read(row_ink("oooo|", height=140), classifier=SureClassifier(digit=1))
+    assert len(result.digits) == 4
+    assert result.doubts == ()
+
+
+def test_a_digits_pale_stroke_stays_in_its_crop():
+    # A 9 whose loop is pale (MNIST's grey strokes, a pen running dry): its mark is the
+    # stem alone, but the crop the classifier sees must hold the loop too, or it is a 1.
+    ink = row_ink("oo")
+    cv2.ellipse(ink, (185, 45), (20, 22), 0, 0, 360, 70, 5)
+    cv2.line(ink, (205, 40), (205, 98), 255, 7)
+    stem = [a for a in lattice(None, field_of(ink)).arcs if a.start == 2 and len(a.crops) == 1]
+    columns = np.nonzero(stem[0].crops[0].pixels.any(axis=0))[0]
+    assert columns.max() - columns.min() > 10  # a loop and a stem, not a stroke
 
 
 def test_a_dotted_trail_is_left_out():

@@ -135,6 +135,17 @@ def test_piece_broken_off_below_the_box_joins_its_digit():
     assert crops[1].empty
 
 
+def test_background_caught_in_a_box_field_is_no_digit():
+    # Empty boxes near a photo's edge: the field's margin holds the dark desk beside the
+    # envelope, one blob taller than the row that reaches into the first boxes.
+    ink = ink_canvas(420, 240)
+    cells = [(20 + 100 * i, 80, 80, 100) for i in range(4)]
+    cv2.rectangle(ink, (0, 0), (170, 239), 255, -1)
+    cv2.line(ink, (350, 100), (350, 160), 255, 6)  # a 1 in the last box
+    crops = segment(np.zeros((240, 420, 3), np.uint8), box_field(ink, cells))
+    assert [c.empty for c in crops] == [True, True, True, False]
+
+
 def test_field_ink_follows_a_shadow_across_the_field():
     # A photographed field half in shadow: the shaded paper is darker than the lit
     # paper by more than the ink's contrast, and must still read as paper.
