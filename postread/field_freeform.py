@@ -16,7 +16,7 @@ from statistics import median
 import cv2
 import numpy as np
 
-from postread.field_view import Found, View
+from postread.field_view import Found, View, components_with_stats
 
 MIN_DIGITS, MAX_DIGITS = 4, 9
 SMALL_PRINT = 0.05
@@ -55,7 +55,7 @@ class Mark:
 
 
 def _components(ink: np.ndarray) -> list[Mark]:
-    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    count, _, stats, _ = components_with_stats(ink)
     return [
         Mark(int(x), int(y), int(w), int(h))
         for x, y, w, h, area in stats[1:count]

@@ -97,9 +97,15 @@ def _fragment(piece: _Piece, row: float) -> bool:
     return count - 1 >= 3 and int(stats[1:, cv2.CC_STAT_HEIGHT].max()) < 0.4 * row
 
 
-def _digit_cost(piece: _Piece, row: float, digit_w: float) -> float:
-    """Shape cost of one crop read as one digit (``digit_w``: the row's usual digit width)."""
-    cost = FRAGMENT_COST if _fragment(piece, row) else 0.0
+def _digit_cost(piece: _Piece, row: float, digit_w: float, fragment: bool | None = None
+                ) -> float:
+    """Shape cost of one crop read as one digit (``digit_w``: the row's usual digit width).
+
+    ``fragment``: ``_fragment(piece, row)`` where the caller already knows it.
+    """
+    if fragment is None:
+        fragment = _fragment(piece, row)
+    cost = FRAGMENT_COST if fragment else 0.0
     if _height(piece) > TALL * row:
         cost += TALL_COST
     if piece.width > WIDE * row:
@@ -111,12 +117,15 @@ def _digit_cost(piece: _Piece, row: float, digit_w: float) -> float:
     return cost
 
 
-def _digit_width(pieces: list[_Piece], row: float) -> float:
+def _digit_width(pieces: list[_Piece], row: float,
+                 fragments: list[bool] | None = None) -> float:
     """The row's usual width of one digit: one writer's digits are alike."""
+    if fragments is None:
+        fragments = [_fragment(p, row) for p in pieces]
     # A 1 is a stroke, far narrower than other digits: it would make wide digits look
     # like pairs.
-    widths = [p.width for p in pieces
-              if not _fragment(p, row) and 0.4 * row <= p.width < 1.25 * row]
+    widths = [p.width for p, fragment in zip(pieces, fragments, strict=True)
+              if not fragment and 0.4 * row <= p.width < 1.25 * row]
     typical = float(np.median(widths)) if widths else DIGIT_WIDTH * row
     return float(np.clip(typical, 0.5 * row, 0.9 * row))
 
@@ -253,7 +262,9 @@ def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
     if not pieces:
         return Lattice(0, ())
     row = _row_height(pieces)
-    digit_w = _digit_width(pieces, row)
+    # Each piece's fragment test counts components: done once, used three times
+    fragments = [_fragment(p, row) for p in pieces]
+    digit_w = _digit_width(pieces, row, fragments)
     origin = field.box[:2]
     pale = _PaleInk(ink, pieces, row)
     arcs = []
@@ -261,8 +272,9 @@ def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
         width = piece.width / row
         one = _crops(ink, [pale.grow(piece)], origin)
         if one:
-            arcs.append(Arc(i, i + 1, one, _digit_cost(piece, row, digit_w), "one digit"))
-        if _fragment(piece, row) or _height(piece) > TALL * row:
+            arcs.append(Arc(i, i + 1, one, _digit_cost(piece, row, digit_w, fragments[i]),
+                            "one digit"))
+        if fragments[i] or _height(piece) > TALL * row:
             arcs.append(Arc(i, i + 1, (), SKIP_COST, "a fragment or a line left out"))
         for parts in range(2, MAX_PARTS + 1):
             # Cutting a mark narrower than ~0.55 digit widths per part invents digits.
@@ -285,7 +297,7 @@ def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
                 crops = _crops(ink, [pale.grow(joined)], origin)
                 if crops:
                     # Two whole-height marks are two digits far more often than one.
-                    whole = not (_fragment(piece, row) or _fragment(nxt, row))
+                    whole = not (fragments[i] or fragments[i + 1])
                     cost = JOIN_COST + (2.0 if whole else 0.0)
                     cost += _digit_cost(joined, row, digit_w)
                     arcs.append(Arc(i, i + 2, crops, cost, "two pieces joined"))
