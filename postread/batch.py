@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import cv2
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -136,8 +137,15 @@ def _compute(files: list[Path], root: Path, classifier: DigitClassifier, setting
              ) -> Iterator[tuple[list[ScanResult], int]]:
     """Each file's results, in completion order: in this process for one worker, else a pool."""
     if settings.workers == 1:
-        for path in files:
-            yield read_file(path, root, classifier, settings, done, reader)
+        # One worker is one core, as each pool worker is: OpenCV's own threads would
+        # take the others (a user asks for one worker to leave the machine to others).
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for path in files:
+                yield read_file(path, root, classifier, settings, done, reader)
+        finally:
+            cv2.setNumThreads(threads)
         return
     todo = deque(files)
     while True:  # a new pool after a worker died (killed for memory, crashed in native code)

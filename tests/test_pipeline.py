@@ -160,6 +160,26 @@ def test_a_file_that_vanishes_mid_run_fails_alone(tmp_path):
     assert row.path == "b.png" and "vanished" in row.reason
 
 
+def test_one_worker_reads_on_one_core(tmp_path):
+    # --workers 1 reads in the main process; OpenCV's own threads would use every core.
+    threads_seen = []
+
+    def counting_read(scan, classifier, settings):
+        threads_seen.append(cv2.getNumThreads())
+        return fake_read(scan, classifier, settings)
+
+    write_code_image(tmp_path / "scans" / "a.png", "12345")
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        read_batch(tmp_path / "scans", Settings(db=str(tmp_path / "r.db"), workers=1),
+                   FakeClassifier, counting_read)
+        assert threads_seen == [1]
+        assert cv2.getNumThreads() == 2  # the caller's setting is given back
+    finally:
+        cv2.setNumThreads(before)
+
+
 def dying_read(scan, classifier, settings):
     """Kills its worker process on die.png, like the kernel's out-of-memory killer would."""
     if scan.path.name == "die.png":
