@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 
 from postread.records import CodeField, DigitCrop
-from postread.segment import (FAINT_INK_LEVEL, _crop, _field_ink, _height, _marks, _Piece,
-                              _split)
+from postread.segment import FAINT_INK_LEVEL, _crop, _field_ink, _height, _marks, _Piece, _split
 
 BAND = (0.12, 0.88)
 """Where the row lies in a free-form field's height (the locator pads it by 1/4 digit)."""
