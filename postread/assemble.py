@@ -224,14 +224,29 @@ def _empty_recipient_boxes(reads: list[FieldRead], image_height: int) -> FieldRe
     if not rows:
         return None
 
-    def height(read: FieldRead) -> float:
-        return float(np.median([h for _, _, _, h in read.field.cells]))
-
-    largest = max(rows, key=height)
-    written = [height(r) for r in rows if r.digits]
-    if largest.digits or any(h > height(largest) / 1.2 for h in written):
+    largest = max(rows, key=_cell_height)
+    written = [_cell_height(r) for r in rows if r.digits]
+    if largest.digits or any(h > _cell_height(largest) / 1.2 for h in written):
         return None
-    return largest if height(largest) >= MIN_BOX_SHARE * image_height else None
+    return largest if _cell_height(largest) >= MIN_BOX_SHARE * image_height else None
+
+
+def _larger_written_boxes(best: FieldRead, reads: list[FieldRead]) -> FieldRead | None:
+    """A box row clearly larger than the chosen one that has ink read as digits.
+
+    The recipient's boxes are the large ones: when the chosen row is smaller, what it says
+    is the sender's code, unless the large row's marks are not a code (a photo's print
+    outline left in an empty row reads as a stray 1 or two); a person decides.
+    """
+    if best.field.kind is not FieldKind.BOXES or not best.field.cells:
+        return None
+    height = _cell_height(best)
+    return next((r for r in reads if r.field.kind is FieldKind.BOXES and r.field.cells
+                 and r.digits and _cell_height(r) > 1.2 * height), None)
+
+
+def _cell_height(read: FieldRead) -> float:
+    return float(np.median([h for _, _, _, h in read.field.cells]))
 
 
 def _digit_height(read: FieldRead) -> float:
@@ -349,6 +364,9 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
                         candidates=tuple(fields))
     rival = next((r for r in ranked[1:] if _rivals(best, r, fmt)), None)
     problems = _problems(best, rival, fmt, review_below)
+    larger = _larger_written_boxes(best, reads + rows)
+    if larger is not None:
+        problems.append(f"a larger box row (the recipient's?) reads {larger.code}")
     chosen = best.field
     evidence = f"{chosen.evidence}; chosen with rank {rank(best, fmt):.2f}"
     if len(fields[:READ_AT_MOST]) > 1:

@@ -104,6 +104,17 @@ def test_empty_recipient_boxes_fail_even_with_written_sender_boxes():
     assert read.reason == "the recipient's code boxes are empty"
 
 
+def test_sender_boxes_are_not_accepted_while_the_larger_row_holds_marks():
+    # A photo of an envelope whose recipient boxes are empty but for print outline left in
+    # one box (read as a stray digit): the sender's printed code must not be accepted.
+    recipient = box_field("__#___", score=0.5, size=80)
+    sender = box_field("######", score=0.8, size=40)
+    read = assemble(IMAGE, [recipient, sender], ScriptedClassifier("1532444"),
+                    parse_format("auto"), 0.9)
+    assert (read.status, read.code) == (Status.NEEDS_REVIEW, "532444")
+    assert "a larger box row (the recipient's?) reads 1" in read.reason
+
+
 def test_close_candidates_that_disagree_need_review():
     first, second = box_field("#####", score=0.9), box_field("#####", score=0.89)
     read = assemble(IMAGE, [first, second], ScriptedClassifier("7501113008"),
