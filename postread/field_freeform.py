@@ -25,6 +25,10 @@ PRINT_EVENNESS = 0.045
 """Marks whose heights and baselines vary less than this (times their height) are type."""
 JOIN_GAP = 0.5
 """A bar this close (times the taller piece) above a body is part of it (a 5's flag)."""
+MIN_ZIP = 5
+"""Digits before a ZIP+4's hyphen."""
+ZIP_REACH = 1.2
+"""How far (times the digits' height) a ZIP's cut-off first digit may stand from the rest."""
 WORD_GAPS = (0.45, 0.7, 1.0)
 """Gaps (times the marks' height) at which a line is cut into words."""
 
@@ -178,15 +182,34 @@ def _fits(word: list[Mark]) -> bool:
 def _zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:
     """5 + 4 digit words joined by a hyphen on one line (ZIP+4), hyphen left out."""
     joined = []
-    for first, second in zip(words[:-1], words[1:], strict=True):
+    for index, (first, second) in enumerate(zip(words[:-1], words[1:], strict=True)):
         height = float(np.median([m.h for m in first + second]))
         left, right = first[-1].right, second[0].x
         # A dash is judged against these digits' height, not the envelope's text size.
         dash = any(left - 2 <= h.x and h.right <= right + 2 and _is_hyphen(h, height)
                    and abs(h.cy - first[-1].cy) < 0.4 * height for h in hyphens)
         if dash and right - left < 2.0 * height:
-            joined.append(first + second)
+            before = words[index - 1] if index else []
+            joined.append(_five_before(first, before, height) + second)
     return joined
+
+
+def _five_before(first: list[Mark], before: list[Mark], height: float) -> list[Mark]:
+    """The ZIP's five digits before the hyphen, taking back any cut off into the word before.
+
+    A first digit set a little apart, or written close to the state (``OR 9`` then
+    ``6457``), ends up in the word before; read without it, the five digits are four and
+    a touching pair is invented to make nine.
+    """
+    need = MIN_ZIP - sum(_digit_count(m) for m in first)
+    taken: list[Mark] = []
+    for mark in reversed(before):
+        if len(taken) >= need or mark.h < 0.7 * height:
+            break
+        if (taken or first)[0].x - mark.right >= ZIP_REACH * height:
+            break
+        taken.insert(0, mark)
+    return taken + first
 
 
 def _printed(word: list[Mark]) -> bool:

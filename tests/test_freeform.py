@@ -7,7 +7,7 @@ import pytest
 from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_field
 from postread.field import locate
-from postread.field_freeform import find_freeform
+from postread.field_freeform import Mark, _zip4, find_freeform
 from postread.field_view import View
 from postread.records import CodeField, FieldKind, Status
 from postread.segment import _marks
@@ -104,6 +104,22 @@ def test_a_digits_pale_stroke_stays_in_its_crop():
     stem = [a for a in lattice(None, field_of(ink)).arcs if a.start == 2 and len(a.crops) == 1]
     columns = np.nonzero(stem[0].crops[0].pixels.any(axis=0))[0]
     assert columns.max() - columns.min() > 10  # a loop and a stem, not a stroke
+
+
+def test_a_zip_first_digit_set_apart_is_taken_back_into_the_zip4():
+    # "OR 9 6457-2206": the 9 stands apart from 6457 (its own word); the ZIP+4 is the 9,
+    # the four after it and the four after the hyphen, not the state's letters.
+    def digits(x0, count):
+        return [Mark(x0 + 25 * i, 0, 18, 30) for i in range(count)]
+
+    state, nine = digits(0, 2), [Mark(80, 0, 18, 30)]
+    first, second = digits(130, 4), digits(250, 4)
+    hyphen = Mark(232, 14, 12, 3)
+    (zip4,) = _zip4([state, nine, first, second], [hyphen])
+    assert zip4 == nine + first + second
+    far = [Mark(30, 0, 18, 30)]  # 82 px (2.7 digit heights) before the rest: another word
+    (zip4,) = _zip4([far, first, second], [hyphen])
+    assert zip4 == first + second
 
 
 def test_a_dotted_trail_is_left_out():
