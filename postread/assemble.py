@@ -350,10 +350,12 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     if empty is not None:
         return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
                         fmt.name, field=empty.field, candidates=tuple(fields))
-    if best.field.kind is FieldKind.FREEFORM and best.digits \
+    if best.field.kind is FieldKind.FREEFORM and best.digits and not best.field.zip4 \
             and best.confidence < MIN_FREEFORM_CONFIDENCE:
         # Words and street numbers read as digits only half-heartedly; a written code
         # the classifier is this unsure of is rare, and a person sees the guess here.
+        # (Five digits, a hyphen and four more are a ZIP+4 however unsure the digits:
+        # that goes to review with its reading.)
         return CodeRead(Status.FAILED, "", 0.0, f"no postal code found (the likeliest "
                         f"free-form row reads {best.code} at confidence "
                         f"{best.confidence:.2f}: text or numbers, not a code)", fmt.name,

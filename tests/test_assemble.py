@@ -123,13 +123,24 @@ def test_close_candidates_that_disagree_need_review():
     assert "two candidate fields disagree: 75011 vs 13008" in read.reason
 
 
-def freeform_field(score: float) -> CodeField:
-    """A free-form row of five drawn rings."""
+def freeform_field(score: float, zip4: bool = False) -> CodeField:
+    """A free-form row of five drawn rings (``zip4``: the locator saw 5 + 4 and a hyphen)."""
     ink = np.zeros((120, 420), np.uint8)
     for i in range(5):
         cv2.ellipse(ink, (45 + 70 * i, 60), (22, 38), 0, 0, 360, 255, 7)
     return CodeField(box=(0, 0, 420, 120), kind=FieldKind.FREEFORM, score=score,
-                     evidence="drawn row", ink=ink)
+                     evidence="drawn row", ink=ink, zip4=zip4)
+
+
+def test_an_unsure_row_is_no_code_but_an_unsure_zip4_goes_to_review():
+    # Words read as digits only half-heartedly: no code. A hyphenated 5 + 4 is a ZIP+4
+    # however unsure its digits, and a person sees the reading.
+    plain = assemble(IMAGE, [freeform_field(0.7)], ScriptedClassifier("12345", p=0.8),
+                     parse_format("auto"), 0.97)
+    assert (plain.status, plain.code) == (Status.FAILED, "")
+    zip4 = assemble(IMAGE, [freeform_field(0.7, zip4=True)],
+                    ScriptedClassifier("12345", p=0.8), parse_format("auto"), 0.97)
+    assert (zip4.status, zip4.code) == (Status.NEEDS_REVIEW, "12345")
 
 
 def test_rows_that_cannot_outrank_the_best_are_not_classified():
