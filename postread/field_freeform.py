@@ -103,8 +103,10 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
             upper, lower = (mark, other) if mark.y < other.y else (other, mark)
             bar = (upper.w >= 1.5 * upper.h and upper.h <= 0.5 * lower.h and overlap > 0
                    and upper.w <= 2 * lower.w and upper.x >= lower.x - 0.2 * lower.w)
+            # Pieces that touch (a thin stroke broken where it turns: a 5's bowl under its
+            # top) need less overlap than pieces a gap apart.
             stacked = (overlap > 0.5 * narrow and gap_y < 0.35 * tall) or \
-                (bar and gap_y < JOIN_GAP * tall)
+                (bar and gap_y < JOIN_GAP * tall) or (overlap > 0.3 * narrow and gap_y <= 1)
             if stacked and not flat and not frame:
                 x0, y0 = min(mark.x, other.x), min(mark.y, other.y)
                 x1 = max(mark.right, other.right)

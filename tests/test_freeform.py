@@ -7,7 +7,7 @@ import pytest
 from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_field
 from postread.field import locate
-from postread.field_freeform import Mark, _zip4, find_freeform
+from postread.field_freeform import Mark, _join_pieces, _zip4, find_freeform
 from postread.field_view import View
 from postread.records import CodeField, FieldKind, Status
 from postread.segment import _marks
@@ -120,6 +120,16 @@ def test_a_zip_first_digit_set_apart_is_taken_back_into_the_zip4():
     far = [Mark(30, 0, 18, 30)]  # 82 px (2.7 digit heights) before the rest: another word
     (zip4,) = _zip4([far, first, second], [hyphen])
     assert zip4 == first + second
+
+
+def test_a_thin_five_broken_where_it_turns_is_one_mark():
+    # The top stroke and the bowl of a pale 5 touch at one row and overlap a little: one
+    # mark. Left apart, the line's word is cut after the 5's top and the code not found.
+    top, bowl = Mark(690, 512, 32, 18), Mark(678, 530, 23, 14)
+    letters = [Mark(600 + 20 * i, 400, 16, 20) for i in range(12)]  # the text around
+    joined = _join_pieces([top, bowl, *letters])
+    assert Mark(678, 512, 44, 32) in joined
+    assert len(joined) == 13
 
 
 def test_a_dotted_trail_is_left_out():
