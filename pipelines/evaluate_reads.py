@@ -174,8 +174,16 @@ def compare(outcomes: list[Outcome], before: dict[str, Outcome], threshold: floa
         step = _score(new, threshold) - _score(old, threshold)
         mark = "better" if step > 0 else "worse" if step < 0 else "same"
         print(f"  {mark:<7}{new.file} expected {new.expected or '-'}: "
-              f"{old.code or '-'} {old.status} ({old.confidence:.2f}) -> "
-              f"{new.code or '-'} {new.status} ({new.confidence:.2f}) {new.reason}")
+              f"{old.code or '-'} {_status_at(old, threshold)} ({old.confidence:.2f}) -> "
+              f"{new.code or '-'} {_status_at(new, threshold)} ({new.confidence:.2f}) "
+              f"{new.reason}")
+
+
+def _status_at(outcome: Outcome, threshold: float) -> str:
+    """The status the read gets with this review threshold (runs are made with 0)."""
+    if outcome.status == "failed":
+        return "failed"
+    return "accepted" if outcome.accepted_at(threshold) else "needs_review"
 
 
 def main(argv: list[str] | None = None) -> int:
