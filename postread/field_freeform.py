@@ -177,8 +177,17 @@ def _words(line: list[Mark], gap: float) -> list[list[Mark]]:
 
 
 def _fits(word: list[Mark]) -> bool:
-    """True when the word may hold 4-9 digits (a wide mark may be one digit or two)."""
-    return len(word) <= MAX_DIGITS and sum(_digit_count(m) for m in word) >= MIN_DIGITS
+    """True when the word may hold 4-9 digits (a wide mark may be one digit or two).
+
+    Generous in a row of three marks or more: a mark at least as wide as tall may be two
+    touching digits (a messy 9 and 7 run together are one mark about square); the
+    classifier decides the cut.
+    """
+    if len(word) > MAX_DIGITS:
+        return False
+    most = sum(max(_digit_count(m), int(m.w / (0.5 * m.h))) if len(word) >= 3
+               else _digit_count(m) for m in word)
+    return most >= MIN_DIGITS
 
 
 def _zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:

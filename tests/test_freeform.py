@@ -7,7 +7,7 @@ import pytest
 from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_field
 from postread.field import locate
-from postread.field_freeform import Mark, _join_pieces, _zip4, find_freeform
+from postread.field_freeform import Mark, _fits, _join_pieces, _zip4, find_freeform
 from postread.field_view import View
 from postread.records import CodeField, FieldKind, Status
 from postread.segment import _marks
@@ -130,6 +130,13 @@ def test_a_thin_five_broken_where_it_turns_is_one_mark():
     joined = _join_pieces([top, bowl, *letters])
     assert Mark(678, 512, 44, 32) in joined
     assert len(joined) == 13
+
+
+def test_a_messy_code_of_three_marks_may_hold_four_digits():
+    # 5, a 9 and a 7 run together (one mark about as wide as tall), 8: a candidate code.
+    assert _fits([Mark(684, 509, 37, 43), Mark(722, 505, 46, 44), Mark(767, 509, 29, 38)])
+    # Two such marks are not read as a four-digit code (a bar, a blot and a letter).
+    assert not _fits([Mark(0, 0, 44, 44), Mark(50, 0, 44, 44)])
 
 
 def test_a_dotted_trail_is_left_out():
