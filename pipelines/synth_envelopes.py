@@ -205,8 +205,11 @@ def make_envelope(code: str | None, convention: str, seed: int, *,
                    ("handwritten" if rng.random() < 0.5 else "printed")) == "handwritten"
     ink = INKS[ink_name]
     hand_font = HAND_FONTS[int(rng.integers(len(HAND_FONTS)))]
+    # Layouts are drawn in SIZE's units: scaled to fit the height as well as the width, so
+    # that a wider envelope (a 300 dpi DL scan, 2800 x 1200) keeps its lower lines on it.
+    scale = min(size[0] / SIZE[0], size[1] / SIZE[1])
     cv = Canvas(
-        img=new_canvas(int(size[0]), int(size[1]), paper, rng), s=size[0] / SIZE[0], rng=rng,
+        img=new_canvas(int(size[0]), int(size[1]), paper, rng), s=scale, rng=rng,
         digits=digits or ProceduralDigits(seed), ink=ink,
         pen=float(options.get("pen") or rng.uniform(2.5, 7.0)), hand_font=hand_font,
         messy=condition == "messy", faint=condition == "faint",
