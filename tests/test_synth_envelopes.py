@@ -159,3 +159,12 @@ def test_make_samples_draws_the_committed_codes():
 
     sample = make_samples.SAMPLES[0]
     assert make_samples._draw(sample).code == sample.code
+
+
+@pytest.mark.parametrize("convention", ["fr", "hu", "us4", "digits"])
+def test_a_wider_envelope_keeps_its_code_on_the_paper(convention):
+    # A 300 dpi DL scan is wider than the layouts' 16:9: the code must still be drawn.
+    for seed in range(6):
+        env = make_envelope(None, convention, seed, condition="scan", size=(1400, 600))
+        x, y, w, h = env.field_box
+        assert 0 <= x and 0 <= y and x + w <= 1400 and y + h <= 600, (seed, env.field_box)
