@@ -21,6 +21,8 @@ from postread.records import Box, CodeField, DigitCrop, FieldKind
 
 INK_LEVEL = 96
 """Soft-ink level above which a pixel counts as ink for component analysis."""
+ONE_DIGIT_WIDTH = 0.9
+"""Ink no wider than this many boxes is one digit, wherever it crosses a box edge."""
 TALLER_THAN_BOX = 1.6
 """Ink this many box heights tall is no digit (a digit crossing its box edge is less)."""
 FAINT_INK_LEVEL = 32
@@ -159,7 +161,8 @@ def segment_boxes(ink: np.ndarray, field: CodeField) -> list[DigitCrop]:
         pixels = labels == label
         mass = [float(pixels[:, a:b].sum()) for a, b in columns]
         best = int(np.argmax(mass))
-        if mass[best] >= 0.75 * sum(mass):
+        # Mostly in one box, or no wider than one box: one digit crossing the edge, whole.
+        if mass[best] >= 0.75 * sum(mass) or w <= ONE_DIGIT_WIDTH * cells[0][2]:
             owned[best] |= pixels
             continue
         for index, (a, b) in enumerate(_cut_columns(pixels, columns, cells[0][2])):

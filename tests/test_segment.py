@@ -135,6 +135,18 @@ def test_piece_broken_off_below_the_box_joins_its_digit():
     assert crops[1].empty
 
 
+def test_a_digit_leaning_into_the_next_box_stays_whole():
+    # A messy 9 in the second box whose loop runs back over the edge into the first: no
+    # wider than a box, so one digit, not a piece for each box.
+    ink = ink_canvas(220, 140)
+    cells = [(20, 20, 80, 100), (120, 20, 80, 100)]
+    cv2.circle(ink, (106, 50), 20, 255, 5)  # the loop, most of it left of x = 110
+    cv2.line(ink, (125, 50), (128, 110), 255, 5)  # the stem, in the second box
+    crops = segment(np.zeros((140, 220, 3), np.uint8), box_field(ink, cells))
+    assert crops[0].empty
+    assert crops[1].box[0] <= 90  # the loop's left side is in the second box's crop
+
+
 def test_background_caught_in_a_box_field_is_no_digit():
     # Empty boxes near a photo's edge: the field's margin holds the dark desk beside the
     # envelope, one blob taller than the row that reaches into the first boxes.
