@@ -149,7 +149,7 @@ def _classify(crops: list[DigitCrop], classifier: DigitClassifier) -> list[Digit
 
 
 def _read_boxes(image: np.ndarray, field: CodeField, classifier: DigitClassifier) -> FieldRead:
-    crops = segment(image, field)
+    crops = segment(image, field, judge=classifier.probabilities)
     written = [i for i, c in enumerate(crops) if not c.empty]
     # Trailing empty boxes are normal (a 7-box row holding a 5-digit code); gaps are not.
     empty_inside = bool(written) and any(crops[i].empty for i in range(written[-1]))

@@ -9,7 +9,7 @@ from postread.field import locate
 from postread.field_view import soft_ink
 from postread.normalise import MNIST_STROKE, stroke_width, to_mnist
 from postread.records import CodeField, FieldKind
-from postread.segment import segment
+from postread.segment import segment, segment_boxes
 
 
 def ink_canvas(width=300, height=100) -> np.ndarray:
@@ -145,6 +145,31 @@ def test_a_digit_leaning_into_the_next_box_stays_whole():
     crops = segment(np.zeros((140, 220, 3), np.uint8), box_field(ink, cells))
     assert crops[0].empty
     assert crops[1].box[0] <= 90  # the loop's left side is in the second box's crop
+
+
+def test_touching_digits_across_boxes_are_cut_where_the_classifier_is_surest():
+    # Two rings touching across the edge between two boxes: cut at the thinnest ink near
+    # the edge, unless the classifier reads both halves more surely a step to one side.
+    ink = ink_canvas(220, 140)
+    cells = [(20, 20, 80, 100), (120, 20, 80, 100)]
+    cv2.ellipse(ink, (78, 70), (32, 38), 0, 0, 360, 255, 6)
+    cv2.ellipse(ink, (142, 70), (32, 38), 0, 0, 360, 255, 6)
+    field = box_field(ink, cells)
+    plain = segment_boxes(ink, field)
+    seen = []
+
+    def judge(crops):  # surest of the third option: the cut one step right
+        seen.append(len(crops))
+        out = np.full((len(crops), 10), 0.05)
+        out[:, 3] = 0.55
+        out[-2:, 3] = 0.99
+        return out
+
+    judged = segment_boxes(ink, field, judge)
+    assert seen == [6]  # three cuts, two halves each
+    plain_cut = plain[0].box[0] + plain[0].box[2]
+    judged_cut = judged[0].box[0] + judged[0].box[2]
+    assert judged_cut - plain_cut == max(2, int(0.12 * 80))
 
 
 def test_background_caught_in_a_box_field_is_no_digit():
