@@ -153,7 +153,8 @@ def _read_boxes(image: np.ndarray, field: CodeField, classifier: DigitClassifier
     written = [i for i, c in enumerate(crops) if not c.empty]
     # Trailing empty boxes are normal (a 7-box row holding a 5-digit code); gaps are not.
     empty_inside = bool(written) and any(crops[i].empty for i in range(written[-1]))
-    return FieldRead(field, tuple(_classify(crops, classifier)), empty_inside)
+    doubts = tuple(dict.fromkeys(c.doubt for c in crops if c.doubt))
+    return FieldRead(field, tuple(_classify(crops, classifier)), empty_inside, doubts)
 
 
 def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassifier,

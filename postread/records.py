@@ -93,6 +93,8 @@ class DigitCrop:
     """28 x 28 uint8, white digit on black, MNIST-style normalised."""
     empty: bool = False
     """True for a box with no ink (an empty cell in a box row)."""
+    doubt: str = ""
+    """Why the cut that made this crop is uncertain; empty when it is not."""
 
 
 @dataclass(frozen=True)

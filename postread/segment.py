@@ -11,7 +11,7 @@ lets the caller try alternatives and keep the one the classifier is surest of.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -22,6 +22,9 @@ from postread.records import Box, CodeField, DigitCrop, FieldKind
 
 INK_LEVEL = 96
 """Soft-ink level above which a pixel counts as ink for component analysis."""
+JUDGED_MARGIN = 1.0
+"""Another judged cut reading the pair differently within this (log units) is a doubt,
+as for free-form cuts (``assemble.CUT_MARGIN``)."""
 JUDGED_STEP = 0.12
 """How far (in box widths) to each side of the thinnest column a judged cut also tries."""
 ONE_DIGIT_WIDTH = 0.9
@@ -153,6 +156,7 @@ def segment_boxes(ink: np.ndarray, field: CodeField, judge: Judge | None = None
     bottom = max(y + h for _, y, _, h in cells)
     count, labels, stats = _components(ink, FAINT_INK_LEVEL)
     owned = [np.zeros(ink.shape, bool) for _ in cells]
+    doubts: dict[int, str] = {}
     outside = []
     for label in range(1, count):
         x, y, w, h, area = stats[label]
@@ -179,38 +183,51 @@ def segment_boxes(ink: np.ndarray, field: CodeField, judge: Judge | None = None
         shared = [i for i, m in enumerate(mass) if m > 0.1 * sum(mass)]
         if judge is not None and len(shared) == 2 and shared[1] == shared[0] + 1:
             left = shared[0]
-            column = _judged_cut(ink, pixels, cuts[left][1], cells[0][2], judge)
+            column, doubt = _judged_cut(ink, pixels, cuts[left][1], cells[0][2], judge)
             cuts[left], cuts[left + 1] = (cuts[left][0], column), (column, cuts[left + 1][1])
+            if doubt:
+                doubts[left] = doubts[left + 1] = doubt
         for index, (a, b) in enumerate(cuts):
             if mass[index] > 0.1 * sum(mass):
                 owned[index][:, a:b] |= pixels[:, a:b]
     _join_pieces(labels, stats, outside, owned, columns, cells[0][3])
     crops = []
-    for (cx, cy, cw, ch), mask in zip(cells, owned, strict=True):
+    for index, ((cx, cy, cw, ch), mask) in enumerate(zip(cells, owned, strict=True)):
         crop = _crop(ink, mask, origin) if mask.sum() > 0.01 * cw * ch else None
-        crops.append(crop or _empty((cx + origin[0], cy + origin[1], cw, ch)))
+        crop = crop or _empty((cx + origin[0], cy + origin[1], cw, ch))
+        crops.append(replace(crop, doubt=doubts[index]) if index in doubts else crop)
     return crops
 
 
 def _judged_cut(ink: np.ndarray, pixels: np.ndarray, column: int, cell_w: int,
-                judge: Judge) -> int:
+                judge: Judge) -> tuple[int, str]:
     """The column near ``column`` that cuts two touching digits into the surest pair.
 
     The thinnest ink is often not where two digits meet (a 9's loop against a 3); the
     classifier's confidence in both halves decides among it and a step to each side.
+    Choosing the surest cut also makes its reading look surer than it is: when another
+    cut reads the pair differently and nearly as surely, that is said (a doubt).
     """
     step = max(2, int(JUDGED_STEP * cell_w))
     xs = np.flatnonzero(pixels.any(axis=0))
     options = [c for c in (column - step, column, column + step) if xs[0] < c <= xs[-1]]
     if len(options) < 2:
-        return column
+        return column, ""
     crops = []
     for c in options:
         left = np.where(pixels[:, :c], ink[:, :c], 0).astype(np.uint8)
         right = np.where(pixels[:, c:], ink[:, c:], 0).astype(np.uint8)
         crops += [to_mnist(left), to_mnist(right)]
-    surest = np.log(np.clip(judge(np.stack(crops)).max(axis=1), 1e-9, 1.0))
-    return options[int(np.argmax(surest[0::2] + surest[1::2]))]
+    probabilities = judge(np.stack(crops))
+    surest = np.log(np.clip(probabilities.max(axis=1), 1e-9, 1.0))
+    scores = surest[0::2] + surest[1::2]
+    labels = probabilities.argmax(axis=1)
+    pairs = [f"{labels[2 * k]}{labels[2 * k + 1]}" for k in range(len(options))]
+    best = int(np.argmax(scores))
+    rivals = [k for k in range(len(options))
+              if pairs[k] != pairs[best] and scores[best] - scores[k] < JUDGED_MARGIN]
+    doubt = f"touching digits across two boxes also read {pairs[rivals[0]]}" if rivals else ""
+    return options[best], doubt
 
 
 def _marks(ink: np.ndarray) -> list[_Piece]:

@@ -170,6 +170,15 @@ def test_touching_digits_across_boxes_are_cut_where_the_classifier_is_surest():
     plain_cut = plain[0].box[0] + plain[0].box[2]
     judged_cut = judged[0].box[0] + judged[0].box[2]
     assert judged_cut - plain_cut == max(2, int(0.12 * 80))
+    assert judged[0].doubt == judged[1].doubt == ""  # every cut reads 33
+
+    def torn(crops):  # the plain cut reads 38, nearly as surely as the chosen 33
+        out = judge(crops)
+        out[3, 3], out[3, 8] = 0.05, 0.9
+        return out
+
+    doubted = segment_boxes(ink, field, torn)
+    assert doubted[0].doubt == doubted[1].doubt == "touching digits across two boxes also read 38"
 
 
 def test_background_caught_in_a_box_field_is_no_digit():
