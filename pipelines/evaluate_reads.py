@@ -165,7 +165,8 @@ def _score(outcome: Outcome, threshold: float) -> int:
 def compare(outcomes: list[Outcome], before: dict[str, Outcome], threshold: float) -> None:
     """Print the images whose code or status changed since the ``before`` run."""
     changed = [(before[o.file], o) for o in outcomes if o.file in before
-               and (before[o.file].code, before[o.file].status) != (o.code, o.status)]
+               and (before[o.file].code, _status_at(before[o.file], threshold))
+               != (o.code, _status_at(o, threshold))]
     better = sum(_score(new, threshold) > _score(old, threshold) for old, new in changed)
     worse = sum(_score(new, threshold) < _score(old, threshold) for old, new in changed)
     print(f"\nagainst the saved run: {len(changed)} reads changed, {better} better, "

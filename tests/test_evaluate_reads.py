@@ -40,10 +40,13 @@ def test_a_saved_run_lists_the_reads_a_change_made_better_or_worse(tmp_path, cap
     after = [outcome("a.png", "69003", "accepted"), outcome("b.png", "6903", "needs_review"),
              outcome("c.png", "69003", "accepted"), outcome("d.png", "69003", "accepted", 0.5)]
     before.append(outcome("d.png", "", "failed", 0.0))
+    # The same code read more surely, now above the threshold: a change too.
+    before.append(outcome("e.png", "69003", "accepted", 0.96))
+    after.append(outcome("e.png", "69003", "accepted", 0.98))
     save(before, tmp_path / "run.csv")
     compare(after, load(tmp_path / "run.csv"), 0.97)
     out = capsys.readouterr().out
-    assert "3 reads changed, 2 better, 1 worse" in out
+    assert "4 reads changed, 3 better, 1 worse" in out
     # Runs are read with threshold 0; a change is shown with the statuses at the report's.
     assert "d.png expected 69003: - failed (0.00) -> 69003 needs_review (0.50)" in out
     assert "better a.png expected 69003: 69008 accepted (0.99) -> 69003 accepted" in " ".join(
