@@ -42,6 +42,9 @@ ODD_SHAPE = 2.0
 """A chosen cut whose shape cost reaches this holds a mark unlike one digit."""
 LEFTOVER = 0.25
 """Ink in the row outside every digit, in digits' worth, that may be part of a digit."""
+LARGER_ROW = 1.2
+"""A box row whose boxes are this much taller than another's is the recipient's, the other
+the sender's."""
 MIN_BOX_SHARE = 0.035
 """An empty box row less tall than this share of the image is no code field (the sender's
 boxes are about 0.05 of an envelope's height, the recipient's 0.1; a photo shrinks both)."""
@@ -221,13 +224,12 @@ def _empty_recipient_boxes(reads: list[FieldRead], image_height: int) -> FieldRe
     empty there is no code to read, whatever is written in the sender's boxes. A row of
     tiny boxes (a stamp's or an imprint's frames) is nobody's code field.
     """
-    rows = [r for r in reads if r.field.kind is FieldKind.BOXES and r.field.cells]
+    rows = _box_rows(reads)
     if not rows:
         return None
-
     largest = max(rows, key=_cell_height)
     written = [_cell_height(r) for r in rows if r.digits]
-    if largest.digits or any(h > _cell_height(largest) / 1.2 for h in written):
+    if largest.digits or any(h > _cell_height(largest) / LARGER_ROW for h in written):
         return None
     return largest if _cell_height(largest) >= MIN_BOX_SHARE * image_height else None
 
@@ -239,11 +241,15 @@ def _larger_written_boxes(best: FieldRead, reads: list[FieldRead]) -> FieldRead 
     is the sender's code, unless the large row's marks are not a code (a photo's print
     outline left in an empty row reads as a stray 1 or two); a person decides.
     """
-    if best.field.kind is not FieldKind.BOXES or not best.field.cells:
+    if not _box_rows([best]):
         return None
     height = _cell_height(best)
-    return next((r for r in reads if r.field.kind is FieldKind.BOXES and r.field.cells
-                 and r.digits and _cell_height(r) > 1.2 * height), None)
+    return next((r for r in _box_rows(reads)
+                 if r.digits and _cell_height(r) > LARGER_ROW * height), None)
+
+
+def _box_rows(reads: list[FieldRead]) -> list[FieldRead]:
+    return [r for r in reads if r.field.kind is FieldKind.BOXES and r.field.cells]
 
 
 def _cell_height(read: FieldRead) -> float:
@@ -337,7 +343,8 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     """The CodeRead for a scan from its candidate fields (best first)."""
     if not fields:
         return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found", fmt.name)
-    reads = _read_candidates(image, fields[:READ_AT_MOST], classifier, fmt)
+    considered = fields[:READ_AT_MOST]
+    reads = _read_candidates(image, considered, classifier, fmt)
     ranked = sorted(reads, key=lambda r: rank(r, fmt), reverse=True)
     best = ranked[0]
     # An empty box row ranked below the classified ones still says "no code here" (its
@@ -372,8 +379,8 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
         problems.append(f"a larger box row (the recipient's?) reads {larger.code}")
     chosen = best.field
     evidence = f"{chosen.evidence}; chosen with rank {rank(best, fmt):.2f}"
-    if len(fields[:READ_AT_MOST]) > 1:
-        evidence += f" over {len(fields[:READ_AT_MOST]) - 1} other candidate(s)"
+    if len(considered) > 1:
+        evidence += f" over {len(considered) - 1} other candidate(s)"
     chosen = replace(chosen, evidence=evidence)
     return CodeRead(
         status=Status.NEEDS_REVIEW if problems else Status.ACCEPTED,

@@ -185,9 +185,9 @@ def _fits(word: list[Mark]) -> bool:
     """
     if len(word) > MAX_DIGITS:
         return False
-    most = sum(max(_digit_count(m), int(m.w / (0.5 * m.h))) if len(word) >= 3
-               else _digit_count(m) for m in word)
-    return most >= MIN_DIGITS
+    count = _digit_count if len(word) < 3 else (
+        lambda m: max(_digit_count(m), int(m.w / (0.5 * m.h))))
+    return sum(count(m) for m in word) >= MIN_DIGITS
 
 
 def _zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:

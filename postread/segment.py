@@ -214,6 +214,8 @@ def _judged_cut(ink: np.ndarray, pixels: np.ndarray, column: int, cell_w: int,
     if len(options) < 2:
         return column, ""
     crops = []
+    # Not ``_crop``: to_mnist pads by its input's size, so these halves differ slightly
+    # from the final crops, and the margin below was measured with them as they are.
     for c in options:
         left = np.where(pixels[:, :c], ink[:, :c], 0).astype(np.uint8)
         right = np.where(pixels[:, c:], ink[:, c:], 0).astype(np.uint8)
