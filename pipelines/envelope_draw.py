@@ -52,6 +52,8 @@ class Canvas:
     addr_font: int = cv2.FONT_HERSHEY_SIMPLEX
     addr_color: tuple[int, int, int] = (35, 35, 35)
     digit_boxes: list[Box] = field(default_factory=list)
+    digit_sources: list[str] = field(default_factory=list)
+    """Where each code digit's glyph came from (``MnistDigits``: "test:660"), or ''."""
 
     @property
     def w(self) -> int:
@@ -107,6 +109,14 @@ def hand_digit(cv: Canvas, d: int, height: float) -> np.ndarray:
     return cv.digits.sample(d, cv.rng, max(8, cv.p(height)), pen, 0.2 if cv.messy else 0.0)
 
 
+def _record(cv: Canvas, box: Box) -> None:
+    """Note a code digit just drawn: its box, and which glyph the source drew it from."""
+    cv.digit_boxes.append(box)
+    # Only MNIST sources name their glyphs (evaluate_reads compares the reader with the
+    # classifier on the very same clean images); the procedural pen has none to name.
+    cv.digit_sources.append(getattr(cv.digits, "last_source", ""))
+
+
 def ink_strength(cv: Canvas) -> float:
     """Pencil is lighter than pen; faint envelopes get lighter ink too."""
     strength = 0.75 if cv.ink == INKS["pencil"] else 1.0
@@ -132,7 +142,7 @@ def freeform(cv: Canvas, digits: str, x: float, baseline: float, height: float,
         y = cv.p(baseline + cv.rng.normal(0, height * 0.04)) - a.shape[0]
         box = ink(cv, a, px, y, cv.ink, ink_strength(cv))
         if box and record:
-            cv.digit_boxes.append(box)
+            _record(cv, box)
         # Messy hands let digits touch and cross a little; much deeper and one digit's
         # strokes run through the next (a 0 drawn across a 9's stem), which no one reads.
         gap = cv.rng.uniform(-0.07, 0.02) if cv.messy else cv.rng.uniform(0.12, 0.32)
@@ -181,7 +191,7 @@ def fill_boxes(cv: Canvas, cells: list[Box], code: str) -> None:
         y = by + (bh - a.shape[0]) // 2 + int(np.clip(cv.rng.normal(0, bh * oy), -bh / 4, bh / 4))
         box = ink(cv, a, x, y, cv.ink, ink_strength(cv))
         if box:
-            cv.digit_boxes.append(box)
+            _record(cv, box)
 
 
 def printed_in_boxes(cv: Canvas, cells: list[Box], code: str) -> None:

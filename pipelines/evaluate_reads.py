@@ -7,7 +7,8 @@ DIR holds the images and ``labels.csv`` (file,code,convention,condition), as wri
 ``pipelines/synth_envelopes.py``. Prints exact-code accuracy, the share accepted and the
 error rate among accepted reads, the same per convention and per condition, every
 failure with its reason, and a sweep of review thresholds (accepted share and accepted
-error rate for each) that justifies the default threshold.
+error rate for each) that justifies the default threshold. A set drawn from MNIST also
+gets its ceiling (``ceiling.py``): the classifier alone on the same clean digits.
 
 To judge a change, save a run before it (``--save``) and compare after it
 (``--against``): the images whose read changed are listed, each marked better or worse.
@@ -26,6 +27,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipelines.ceiling import classifier_alone, report_ceiling  # noqa: E402
+from pipelines.mnist import default_dir  # noqa: E402
 from postread.assemble import DEFAULT_REVIEW_BELOW  # noqa: E402
 from postread.classify import load_classifier  # noqa: E402
 from postread.pipeline import read_file  # noqa: E402
@@ -200,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="write each image's outcome to this CSV")
     parser.add_argument("--against", type=Path,
                         help="list the reads that changed since a run saved with --save")
+    parser.add_argument("--mnist", type=Path, default=default_dir(),
+                        help="MNIST folder, for the classifier-alone ceiling of sets drawn "
+                             "from it (default: POSTREAD_MNIST_DIR or ../shared/data/mnist)")
     args = parser.parse_args(argv)
     rows = load_labels(args.directory, 4 if args.dry_run else args.limit)
     if not rows:
@@ -213,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(outcomes)} images from {args.directory} in {elapsed:.0f} s "
           f"({len(outcomes) / elapsed:.1f}/s, {args.workers} workers, format {args.format})\n")
     report(outcomes, args.review_below)
+    alone = classifier_alone(rows, load_classifier(Path(args.model) if args.model else None),
+                             args.mnist)
+    report_ceiling(outcomes, alone, args.review_below)
     if args.against:
         compare(outcomes, load(args.against), args.review_below)
     if args.save:

@@ -68,6 +68,8 @@ class Envelope:
     """(x, y, w, h) of the recipient's code in ``image`` (approximate for photos)."""
     digit_boxes: tuple[Box, ...] = ()
     """Each code digit's ink box in ``image``, left to right."""
+    digit_sources: tuple[str, ...] = ()
+    """Each code digit's glyph, as "split:index" into MNIST ('' from the procedural pen)."""
 
 
 class MnistDigits:
@@ -79,6 +81,9 @@ class MnistDigits:
 
         images, labels = load_split(Path(mnist_dir), split, verify_md5=verify_md5)
         self.images = images
+        self.split = split
+        self.last_source = ""
+        """The glyph ``sample`` drew last, as "split:index" (``Envelope.digit_sources``)."""
         usable = np.ones(len(labels), dtype=bool)
         if exclude is not None:
             usable[exclude] = False  # e.g. the validation split the model is calibrated on
@@ -90,7 +95,9 @@ class MnistDigits:
         pool = self.by_digit[int(digit)]
         if len(pool) == 0:
             raise ValueError(f"the MNIST split holds no digit {digit}")
-        glyph = crop_tight(self.images[int(pool[rng.integers(len(pool))])], floor=30)
+        index = int(pool[rng.integers(len(pool))])
+        self.last_source = f"{self.split}:{index}"
+        glyph = crop_tight(self.images[index], floor=30)
         f = height_px / glyph.shape[0]
         size = (max(1, int(round(glyph.shape[1] * f))), max(1, int(height_px)))
         alpha = cv2.resize(glyph, size, interpolation=cv2.INTER_CUBIC)
@@ -225,6 +232,7 @@ def make_envelope(code: str | None, convention: str, seed: int, *,
         image=image, code=code, convention=convention, condition=condition,
         field_box=None if field is None else map_box(field, m, image.shape),
         digit_boxes=tuple(map_box(b, m, image.shape) for b in cv.digit_boxes) if code else (),
+        digit_sources=tuple(cv.digit_sources) if code else (),
     )
 
 
@@ -265,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     with open(args.out_dir / "labels.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["file", "code", "convention", "condition"])
+        writer.writerow(["file", "code", "convention", "condition", "digit_sources"])
         for i in range(args.count):
             convention = conventions[i % len(conventions)]
             condition = str(rng.choice(conditions))
@@ -274,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             jpg = args.format == "jpg" or (args.format == "mixed" and condition == "photo")
             name = f"env_{i:05d}_{convention}_{condition}.{'jpg' if jpg else 'png'}"
             cv2.imwrite(str(args.out_dir / name), env.image)
-            writer.writerow([name, env.code, convention, condition])
+            sources = ";".join(env.digit_sources) if any(env.digit_sources) else ""
+            writer.writerow([name, env.code, convention, condition, sources])
             if (i + 1) % 50 == 0 or i + 1 == args.count:
                 print(f"{i + 1}/{args.count} envelopes", file=sys.stderr)
     return 0

@@ -52,3 +52,39 @@ def test_a_saved_run_lists_the_reads_a_change_made_better_or_worse(tmp_path, cap
     assert "better a.png expected 69003: 69008 accepted (0.99) -> 69003 accepted" in " ".join(
         out.split())
     assert "c.png" not in out
+
+
+def test_a_set_drawn_from_mnist_is_scored_against_the_classifier_alone(tmp_path, repo_root,
+                                                                       mnist_dir):
+    assert synth_main([str(tmp_path), "--count", "3", "--seed", "5", "--digits", "mnist-test",
+                       "--mnist", str(mnist_dir), "--conventions", "fr,none",
+                       "--conditions", "scan"]) == 0
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "pipelines" / "evaluate_reads.py"), str(tmp_path),
+         "--workers", "1", "--mnist", str(mnist_dir)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # Two fr envelopes carry a code; the none one is left out of the ceiling.
+    start = lines.index("the classifier alone on the same clean MNIST digits "
+                        "(2 envelopes with a code)")
+    assert lines[start + 2].startswith("classifier alone")
+    assert lines[start + 3].startswith("this reader")
+    assert lines[start + 4].startswith("of the ")
+
+
+def test_the_classifier_alone_judges_the_named_mnist_images(mnist_dir):
+    from pipelines.ceiling import classifier_alone
+    from pipelines.mnist import load_split
+    from postread.classify import load_classifier
+
+    _, labels = load_split(mnist_dir, "test")
+    code = "".join(str(labels[i]) for i in (0, 1, 2))
+    rows = [{"file": "a.png", "code": code, "digit_sources": "test:0;test:1;test:2"},
+            {"file": "b.png", "code": "", "digit_sources": ""},
+            {"file": "c.png", "code": "12345", "digit_sources": ""}]  # procedural digits
+    alone = classifier_alone(rows, load_classifier(), mnist_dir)
+    assert list(alone) == ["a.png"]
+    assert alone["a.png"].right and 0.97 < alone["a.png"].confidence <= 1.0
+    assert classifier_alone(rows, load_classifier(), None) == {}

@@ -109,6 +109,9 @@ def test_mnist_digits_from_a_tiny_idx_set(tmp_path):
     assert alpha.dtype == np.uint8 and alpha.shape[0] == 60
     env = make_envelope("0123456", "jp", seed=1, digits=source)
     assert env.code == "0123456" and len(env.digit_boxes) == 7
+    # Image d of this set is digit d: each code digit names the glyph it was drawn from.
+    assert env.digit_sources == tuple(f"test:{d}" for d in range(7))
+    assert make_envelope("0123456", "jp", seed=1).digit_sources == ("",) * 7  # procedural
 
 
 def test_cli_writes_images_and_labels(tmp_path):
@@ -118,12 +121,13 @@ def test_cli_writes_images_and_labels(tmp_path):
     assert rc == 0
     with open(out / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["file", "code", "convention", "condition"]
+    assert list(rows[0]) == ["file", "code", "convention", "condition", "digit_sources"]
     assert len(rows) == 4
     for row in rows:
         image = cv2.imread(str(out / row["file"]))
         assert image is not None
         assert row["file"].endswith(".jpg") == (row["condition"] == "photo")
+        assert row["digit_sources"] == ""  # procedural digits have no source to name
         if row["convention"] == "none":
             assert row["code"] == ""
         else:
