@@ -38,8 +38,9 @@ MAX_FREEFORM = 12
 """Longest free-form reading considered (longer ones are text, not codes)."""
 CUT_MARGIN = 1.0
 """A different cut of the row within this cost (log units) of the best needs a person."""
-ODD_SHAPE = 2.0
-"""A chosen cut whose shape cost reaches this holds a mark unlike one digit."""
+ODD_SHAPE = 2.5
+"""A chosen cut whose shape cost reaches this holds a mark unlike one digit (one cut,
+``SPLIT_COST``, plus a whole unit more)."""
 LEFTOVER = 0.25
 """Ink in the row outside every digit, in digits' worth, that may be part of a digit."""
 LARGER_ROW = 1.2

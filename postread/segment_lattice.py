@@ -29,8 +29,10 @@ FRAGMENT = 0.6
 """A mark shorter than this share of the row's height is a piece of a digit, not a digit."""
 FRAGMENT_COST = 3.0
 """Prior cost of reading a fragment as a digit of its own."""
-SPLIT_COST = 1.0
-"""Prior cost of cutting one mark into touching digits (per cut)."""
+SPLIT_COST = 1.5
+"""Prior cost of cutting one mark into touching digits (per cut). The halves of one wide
+digit (an open 3, a 2 with a long base) each read as a confident digit once normalised,
+so a cut must win by more than a whole digit's width prior (1.0 let 3986 read 73986)."""
 JOIN_COST = 0.6
 """Prior cost of reading two neighbouring marks as one broken digit."""
 SKIP_COST = 1.5
