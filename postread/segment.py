@@ -145,7 +145,8 @@ def segment_boxes(ink: np.ndarray, field: CodeField, judge: Judge | None = None
     A component whose ink lies mostly (75%) in one box's columns belongs to it whole,
     however far it crosses the box edge; one that straddles two boxes (touching digits)
     is cut at the boundary between them: at the thinnest ink near it, or, with a
-    ``judge``, wherever of there and a little to each side both halves read surest.
+    ``judge``, wherever of there, a little to each side and the printed edge both halves
+    read surest.
     Marks mostly above or below the boxes (the address line above, the town line) are
     ignored.
     """
@@ -183,7 +184,8 @@ def segment_boxes(ink: np.ndarray, field: CodeField, judge: Judge | None = None
         shared = [i for i, m in enumerate(mass) if m > 0.1 * sum(mass)]
         if judge is not None and len(shared) == 2 and shared[1] == shared[0] + 1:
             left = shared[0]
-            column, doubt = _judged_cut(ink, pixels, cuts[left][1], cells[0][2], judge)
+            column, doubt = _judged_cut(ink, pixels, cuts[left][1], columns[left][1],
+                                        cells[0][2], judge)
             cuts[left], cuts[left + 1] = (cuts[left][0], column), (column, cuts[left + 1][1])
             if doubt:
                 doubts[left] = doubts[left + 1] = doubt
@@ -199,18 +201,22 @@ def segment_boxes(ink: np.ndarray, field: CodeField, judge: Judge | None = None
     return crops
 
 
-def _judged_cut(ink: np.ndarray, pixels: np.ndarray, column: int, cell_w: int,
+def _judged_cut(ink: np.ndarray, pixels: np.ndarray, column: int, printed: int, cell_w: int,
                 judge: Judge) -> tuple[int, str]:
     """The column near ``column`` that cuts two touching digits into the surest pair.
 
-    The thinnest ink is often not where two digits meet (a 9's loop against a 3); the
-    classifier's confidence in both halves decides among it and a step to each side.
+    The thinnest ink is often not where two digits meet (a 9's loop against a 3), and may
+    lie inside one of them (the thin base of a U-shaped 0); the classifier's confidence
+    in both halves decides among it, a step to each side and the ``printed`` edge
+    between the two boxes.
     Choosing the surest cut also makes its reading look surer than it is: when another
     cut reads the pair differently and nearly as surely, that is said (a doubt).
     """
     step = max(2, int(JUDGED_STEP * cell_w))
     xs = np.flatnonzero(pixels.any(axis=0))
     options = [c for c in (column - step, column, column + step) if xs[0] < c <= xs[-1]]
+    if xs[0] < printed <= xs[-1] and all(abs(printed - c) > 2 for c in options):
+        options.append(printed)
     if len(options) < 2:
         return column, ""
     crops = []

@@ -162,11 +162,12 @@ def test_touching_digits_across_boxes_are_cut_where_the_classifier_is_surest():
         seen.append(len(crops))
         out = np.full((len(crops), 10), 0.05)
         out[:, 3] = 0.55
-        out[-2:, 3] = 0.99
+        out[4:6, 3] = 0.99
         return out
 
     judged = segment_boxes(ink, field, judge)
-    assert seen == [6]  # three cuts, two halves each
+    # Three cuts and the printed edge (not among them here), two halves each.
+    assert seen == [8]
     plain_cut = plain[0].box[0] + plain[0].box[2]
     judged_cut = judged[0].box[0] + judged[0].box[2]
     assert judged_cut - plain_cut == max(2, int(0.12 * 80))
@@ -179,6 +180,34 @@ def test_touching_digits_across_boxes_are_cut_where_the_classifier_is_surest():
 
     doubted = segment_boxes(ink, field, torn)
     assert doubted[0].doubt == doubted[1].doubt == "touching digits across two boxes also read 38"
+
+
+def test_touching_digits_across_boxes_may_be_cut_at_the_printed_edge():
+    # A U-shaped 0 (thin at its base) touching a ring across the edge between two boxes:
+    # the thinnest ink near the edge is the U's base, and every cut near it halves the U.
+    # The printed edge between the boxes is one more cut for the classifier to judge.
+    ink = ink_canvas(260, 140)
+    cells = [(20, 20, 80, 100), (120, 20, 80, 100)]  # the printed edge: x = 110
+    cv2.line(ink, (40, 30), (40, 90), 255, 6)
+    cv2.line(ink, (108, 30), (108, 90), 255, 6)
+    cv2.ellipse(ink, (74, 90), (34, 24), 0, 0, 180, 255, 2)  # the U's thin base
+    cv2.ellipse(ink, (146, 70), (32, 38), 0, 0, 360, 255, 6)
+    field = box_field(ink, cells)
+    plain = segment_boxes(ink, field)
+    assert plain[0].box[0] + plain[0].box[2] < 100  # the thinnest cut halves the U
+    seen = []
+
+    def judge(crops):  # surest of the last option (the printed edge)
+        seen.append(len(crops))
+        out = np.full((len(crops), 10), 0.05)
+        out[:, 1] = 0.55
+        out[-2:, 0] = 0.99
+        return out
+
+    judged = segment_boxes(ink, field, judge)
+    assert seen == [8]  # the thinnest column, a step to each side, and the printed edge
+    assert judged[0].box[0] + judged[0].box[2] >= 108  # the U whole in its own crop
+    assert judged[1].box[0] >= 108
 
 
 def test_background_caught_in_a_box_field_is_no_digit():
