@@ -36,8 +36,10 @@ BOX_CONVENTIONS = {5: "fr", 6: "cn", 7: "jp"}
 """What a full box row of this many boxes is called in the read's format column."""
 MAX_FREEFORM = 12
 """Longest free-form reading considered (longer ones are text, not codes)."""
-CUT_MARGIN = 1.0
-"""A different cut of the row within this cost (log units) of the best needs a person."""
+CUT_MARGIN = 1.5
+"""A different cut of the row within this cost (log units) of the best needs a person.
+It is half a unit wider than the 1.0 it was when cutting a mark cost 1.0 (``SPLIT_COST``
+is now 1.5): a cut-in-two rival (a touching 21 read as one sure 2) keeps the window it had."""
 ODD_SHAPE = 2.5
 """A chosen cut whose shape cost reaches this holds a mark unlike one digit (one cut,
 ``SPLIT_COST``, plus a whole unit more)."""
