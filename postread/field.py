@@ -13,15 +13,11 @@ import numpy as np
 
 from postread.field_boxes import find_box_rows
 from postread.field_freeform import find_freeform
-from postread.field_view import Found, View, dark_strokes, make_view, outline_lines, soft_ink
+from postread.field_view import Found, View, make_view, soft_ink
 from postread.records import Box, CodeField, FieldKind
 
 MAX_CANDIDATES = 6
 """Candidates handed on, best first: enough for the sender's code and a distractor or two."""
-SNAP_REACH = 0.4
-"""How far (times the box height) a colourless box row's top or bottom may move to its line."""
-SNAP_SUPPORT = 0.5
-"""A line must run along this share of the boxes' middles to take the row's edge."""
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -91,55 +87,10 @@ def _to_field(view: View, found: Found, image_bgr: np.ndarray) -> CodeField:
     lines, outlines = None, None
     if cells and view.colourless:
         lines = int(0.4 * min(min(w, h) for _, _, w, h in cells))
-        cells = _snap_cells(cells, mapping.box, pixels, lines)
         outlines = _outline_band(cells, mapping.box, pixels.shape[:2])
     return CodeField(box=mapping.box, kind=kind, score=found.score, evidence=evidence,
                      cells=cells, ink=soft_ink(pixels, lines, outlines), zip4=found.zip4,
                      partial=found.partial, line_end=found.line_end)
-
-
-def _snap_cells(cells: tuple[Box, ...], origin: Box, pixels: np.ndarray,
-                length: int) -> tuple[Box, ...]:
-    """Colourless boxes moved up or down onto the row's own top and bottom lines.
-
-    Boxes found as ink lines on the working view can sit a quarter of a box too high or
-    low (a digit pressed on a broken base line misleads the search); the outline left
-    out of its band stays in the ink, and a crop then holds a 2 with the box's base
-    under it. A row's boxes share their top and bottom lines, which no digit's bar
-    lines up with across every box: the row's top and its bottom each move to the
-    strongest outline line within reach, summed along the middles of all its boxes.
-    (Moving each box's own edges instead took digits' bars and stems for outlines.)
-    """
-    lines = outline_lines(dark_strokes(pixels[:, :, 2]), length) > 0
-    inner = np.zeros(lines.shape[1], bool)  # the boxes' middles, away from their sides
-    for x, _, w, _ in cells:
-        x0 = x - origin[0]
-        inner[max(0, x0 + w // 5):max(0, x0 + w - w // 5)] = True
-    profile = lines[:, inner].sum(axis=1)
-    tops = [y - origin[1] for _, y, _, _ in cells]
-    bottoms = [y - origin[1] + h for _, y, _, h in cells]
-    height = int(np.median([h for *_, h in cells]))
-    reach, support = int(SNAP_REACH * height), SNAP_SUPPORT * int(inner.sum())
-    shifts = []
-    for edge in (int(np.median(tops)), int(np.median(bottoms))):
-        to = _snap(profile, edge, reach, support)
-        shifts.append(0 if to is None else to - edge)
-    top, bottom = shifts
-    if height + bottom - top < 0.5 * height:
-        return cells  # both edges on one line: keep the boxes
-    return tuple((x, y + top, w, h + bottom - top) for x, y, w, h in cells)
-
-
-def _snap(profile: np.ndarray, at: int, reach: int, support: float) -> int | None:
-    """Where the strongest line within ``reach`` of ``at`` runs (None: no line has ``support``).
-
-    Of equally strong lines the nearest wins.
-    """
-    lo, hi = max(0, at - reach), min(len(profile), at + reach + 1)
-    if hi <= lo or profile[lo:hi].max() < max(support, 1):
-        return None
-    strongest = np.flatnonzero(profile[lo:hi] == profile[lo:hi].max()) + lo
-    return int(min(strongest, key=lambda p: abs(p - at)))
 
 
 def _outline_band(cells: tuple[Box, ...], origin: Box, shape: tuple[int, int]) -> np.ndarray:

@@ -426,7 +426,7 @@ def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
     red = crop_bgr[:, :, 2].astype(np.float32)
     printed = box_colour_mask(crop_bgr) > 0
     if line_length:
-        dark = dark_strokes(red)
+        dark = (red < np.percentile(red, 80) - 40).astype(np.uint8) * 255
         lines = cv2.dilate(line_mask(dark, line_length), np.ones((3, 3), np.uint8)) > 0
         if outlines is None:
             printed |= lines
@@ -444,11 +444,6 @@ def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
     low, core = 0.6 * level, max(float(np.percentile(strokes, 60)), level + 1.0)
     soft = (np.clip((dark - low) / (core - low), 0, 1) * 255).astype(np.uint8)
     return _bridge_print(soft, printed)
-
-
-def dark_strokes(red: np.ndarray) -> np.ndarray:
-    """255 where a crop's red channel is well below its paper: print lines and ink alike."""
-    return (red < np.percentile(red, 80) - 40).astype(np.uint8) * 255
 
 
 def _within(binary: np.ndarray, band: np.ndarray | None) -> np.ndarray:

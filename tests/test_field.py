@@ -171,26 +171,3 @@ def test_an_envelope_on_a_desk_is_cut_out_but_a_label_on_an_envelope_is_not():
     # A scan of a grey envelope with a white address label (4.5:1) filling 20% of it:
     # the label is brighter than the paper, but it is no envelope, so nothing is cut.
     assert find_paper(_sheet_on(170, 245, (200, 300, 810, 180))) is None
-
-
-def test_colourless_boxes_found_too_high_move_onto_their_row_lines():
-    # Four black boxes (a binarised row) with digits inside, one a 4 whose long bar runs
-    # across its box; the boxes come from the locator a quarter of a box too high.
-    from postread.field import _snap_cells
-
-    pixels = np.full((160, 420, 3), 255, np.uint8)
-    drawn = [(20 + 95 * k, 40, 80, 100) for k in range(4)]
-    for x, y, w, h in drawn:
-        cv2.rectangle(pixels, (x, y), (x + w, y + h), (0, 0, 0), 3)
-    cv2.line(pixels, (45, 60), (45, 125), (0, 0, 0), 6)  # a 1
-    cv2.line(pixels, (120, 100), (185, 100), (0, 0, 0), 6)  # the 4's bar, across its box
-    cv2.line(pixels, (170, 60), (170, 130), (0, 0, 0), 6)
-    origin = (300, 500, 420, 160)  # the field's place on the scan
-    found = tuple((x + origin[0], y + origin[1] - 25, w, h) for x, y, w, h in drawn)
-    snapped = _snap_cells(found, origin, pixels, int(0.4 * 80))
-    for (x, y, w, h), (dx, dy, dw, dh) in zip(snapped, drawn, strict=True):
-        assert (x - origin[0], w) == (dx, dw)  # sides left as they were
-        assert abs(y - origin[1] - dy) <= 2 and abs(y + h - origin[1] - (dy + dh)) <= 2
-    # Boxes already on their lines stay where they are.
-    on_lines = tuple((x + origin[0], y + origin[1], w, h) for x, y, w, h in drawn)
-    assert _snap_cells(on_lines, origin, pixels, 32) == on_lines
