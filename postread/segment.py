@@ -256,6 +256,7 @@ def _marks(ink: np.ndarray) -> list[_Piece]:
                 break
         else:
             groups.append([box])
+    groups = _bars_joined(groups, tallest)
     pieces = []
     for group in groups:
         y0 = min(b[1] for b in group)
@@ -269,6 +270,38 @@ def _marks(ink: np.ndarray) -> list[_Piece]:
         mask = labels == ids[0] if len(ids) == 1 else np.isin(labels, ids)
         pieces.append(_Piece(mask, x0, x1))
     return pieces
+
+
+def _bars_joined(groups: list[list[tuple[int, int, int, int, int]]], tallest: int
+                 ) -> list[list[tuple[int, int, int, int, int]]]:
+    """Groups with a flat stroke drawn apart at the top of a digit given to that digit.
+
+    A 5's flag or a 7's bar lifted off the body overlaps it too little to be grouped with
+    it, and alone it is too short for a digit: dropped as a hyphen, it leaves a 5 read
+    as a sure 1. A flat group whose bottom is in the upper part of a whole-height group
+    beside it (overlapping or within a tenth of a digit) joins it; a ZIP+4's hyphen sits
+    at mid-height between digits, below their tops, and stays apart.
+    """
+    def extent(group):
+        return (min(b[0] for b in group), min(b[1] for b in group),
+                max(b[0] + b[2] for b in group), max(b[1] + b[3] for b in group))
+
+    boxes = [extent(g) for g in groups]
+    keep = [True] * len(groups)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        if y1 - y0 >= 0.4 * tallest or x1 - x0 < 1.5 * (y1 - y0):
+            continue  # a whole mark, or not flat
+        reach = 0.1 * tallest
+        bodies = [j for j, (bx0, by0, bx1, by1) in enumerate(boxes)
+                  if j != i and keep[j] and by1 - by0 >= 0.6 * tallest
+                  and bx0 - reach <= x1 and x0 <= bx1 + reach
+                  and by0 - 0.25 * tallest <= y0 and y1 <= by0 + 0.35 * (by1 - by0)]
+        if bodies:
+            j = min(bodies, key=lambda k: abs((boxes[k][0] + boxes[k][2]) - (x0 + x1)))
+            groups[j] = groups[j] + groups[i]
+            boxes[j] = extent(groups[j])
+            keep[i] = False
+    return [g for g, kept in zip(groups, keep, strict=True) if kept]
 
 
 def _height(piece: _Piece) -> int:

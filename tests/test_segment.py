@@ -84,6 +84,22 @@ def test_broken_digit_is_joined():
     assert len(crops) == 1
 
 
+def test_a_flag_drawn_apart_stays_with_its_digit_but_a_hyphen_does_not():
+    # A 5 whose flag was lifted off the body and drawn to its right, then a hyphen at
+    # mid-height and a 1: the flag is too short for a digit and overlaps the body too
+    # little to be grouped with it, but it is the top of the 5.
+    ink = ink_canvas(400)
+    cv2.line(ink, (50, 20), (46, 48), 255, 6)  # the 5's stem
+    cv2.ellipse(ink, (60, 62), (18, 16), 0, -150, 140, 255, 6)  # its bowl
+    cv2.line(ink, (72, 22), (112, 20), 255, 6)  # the flag, apart, reaching to the right
+    cv2.line(ink, (130, 52), (160, 52), 255, 6)  # a hyphen
+    cv2.line(ink, (200, 20), (200, 82), 255, 6)  # a 1
+    crops = segment(None, freeform_field(ink))
+    assert len(crops) == 2
+    five = crops[0].box
+    assert five[0] + five[2] - 10 >= 110 and five[1] - 20 <= 20  # the flag's end and top
+
+
 def test_forced_digit_count_splits_or_joins():
     ink = ink_canvas(400)
     cv2.putText(ink, "123", (40, 80), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 255, 7)
