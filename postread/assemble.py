@@ -199,8 +199,21 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
         doubts.append(f"ink beside the digits left unread ({lat.leftover:.2f} of a digit)")
     if best.prior >= ODD_SHAPE:
         doubts.append("a mark that does not look like one digit")
+    if _cut_by_edge(best.crops, field):
+        doubts.append("a digit cut off by the field's edge")
     digits = to_predictions(best.probabilities, [c.box for c in best.crops])
     return FieldRead(field, tuple(digits), False, tuple(doubts))
+
+
+def _cut_by_edge(crops: tuple[DigitCrop, ...], field: CodeField) -> bool:
+    """True when a crop read as a digit reaches the free-form field's left or right edge.
+
+    The field is the row padded by a quarter of a digit; ink that reaches its edge is a
+    mark the locator left out of the row, cut where the field ends (a 9's stem without
+    its loop reads as a sure 1).
+    """
+    left, right = field.box[0], field.box[0] + field.box[2]
+    return any(c.box[0] <= left or c.box[0] + c.box[2] >= right for c in crops)
 
 
 def read_field(image: np.ndarray, field: CodeField, classifier: DigitClassifier,

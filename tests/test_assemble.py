@@ -168,3 +168,26 @@ def test_read_image_end_to_end_on_a_generated_envelope():
         x, y, w, h = digit.box
         assert fx - fw * 0.1 <= x + w / 2 <= fx + fw * 1.1
         assert fy - fh * 0.5 <= y + h / 2 <= fy + fh * 1.5
+
+
+def test_a_digit_cut_by_a_free_form_fields_edge_is_a_doubt():
+    # A row of 7s with the last 9's loop outside the field (the locator left it out of the
+    # row): its stem, cut where the field ends, would read as a sure 1.
+    from postread.assemble import read_field
+
+    ink = np.zeros((100, 330), np.uint8)
+    for k in range(4):
+        cv2.putText(ink, "7", (20 + 70 * k, 80), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 255, 7)
+    field = CodeField(box=(10, 20, 330, 100), kind=FieldKind.FREEFORM, score=0.6,
+                      evidence="drawn", ink=ink)
+    whole = read_field(None, field, load_classifier(), parse_format("auto"))
+    assert "a digit cut off by the field's edge" not in whole.doubts
+    cut = np.zeros((100, 330), np.uint8)
+    cut[:, :300] = ink[:, :300]
+    cut[10:85, 300:330] = 0
+    cv2.line(cut, (322, 18), (318, 85), 255, 7)  # a stem running off the field's edge
+    cv2.line(cut, (322, 18), (329, 18), 255, 7)
+    field = CodeField(box=(10, 20, 330, 100), kind=FieldKind.FREEFORM, score=0.6,
+                      evidence="drawn", ink=cut)
+    read = read_field(None, field, load_classifier(), parse_format("auto"))
+    assert "a digit cut off by the field's edge" in read.doubts
