@@ -1,14 +1,15 @@
 """Evaluate the reader on a generated envelope set: accuracy, acceptance, errors, threshold sweep.
 
     python pipelines/evaluate_reads.py DIR [--format auto] [--review-below 0.97] [--model PATH]
-                                           [--save RUN.csv] [--against RUN.csv]
+                                           [--save RUN.csv] [--against RUN.csv] [--mnist DIR]
 
-DIR holds the images and ``labels.csv`` (file,code,convention,condition), as written by
-``pipelines/synth_envelopes.py``. Prints exact-code accuracy, the share accepted and the
-error rate among accepted reads, the same per convention and per condition, every
-failure with its reason, and a sweep of review thresholds (accepted share and accepted
-error rate for each) that justifies the default threshold. A set drawn from MNIST also
-gets its ceiling (``ceiling.py``): the classifier alone on the same clean digits.
+DIR holds the images and ``labels.csv`` (file,code,convention,condition and, for sets
+drawn from MNIST, digit_sources), as written by ``pipelines/synth_envelopes.py``. Prints
+exact-code accuracy, the share accepted and the error rate among accepted reads, the same
+per convention and per condition, every failure with its reason, and a sweep of review
+thresholds (accepted share and accepted error rate for each) that justifies the default
+threshold. A set drawn from MNIST also gets its ceiling (``ceiling.py``): the classifier
+alone on the same clean digits.
 
 To judge a change, save a run before it (``--save``) and compare after it
 (``--against``): the images whose read changed are listed, each marked better or worse.

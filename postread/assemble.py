@@ -24,7 +24,7 @@ from postread.segment_lattice import best_paths, lattice
 DEFAULT_REVIEW_BELOW = 0.97
 """Reads less confident than this need a person. Measured with model 1.1.0 on generated
 envelopes with MNIST-test digits (pipelines/evaluate_reads.py): on 1,200 (seeds 909 and
-4242) 0.9 accepts 71% with 2.2% of them wrong, 0.97 65% with 0.9%, 0.99 56% with 0.6%;
+4242) 0.9 accepts 71% with 1.8% of them wrong, 0.97 65% with 1.0%, 0.99 56% with 0.6%;
 on the 1,000 of the reporting set (seed 777) 0.97 accepts 68% with 0.15% wrong. Above
 0.97 each point of safety costs several points of acceptance, and no threshold removes
 the last errors: one box digit misread, or a wrong cut, at 0.99 and more."""
