@@ -29,6 +29,9 @@ MIN_ZIP = 5
 """Digits before a ZIP+4's hyphen."""
 ZIP_REACH = 1.2
 """How far (times the digits' height) a ZIP's cut-off first digit may stand from the rest."""
+ONE_DIGIT_RATIO = 1.25
+"""A mark up to this many times as wide as tall is one digit when counting a ZIP's five
+(``segment.ONE_DIGIT_MAX_RATIO``: the same limit the cutting uses)."""
 WORD_GAPS = (0.45, 0.7, 1.0)
 """Gaps (times the marks' height) at which a line is cut into words."""
 
@@ -212,7 +215,10 @@ def _five_before(first: list[Mark], before: list[Mark], height: float) -> list[M
     ``6457``), ends up in the word before; read without it, the five digits are four and
     a touching pair is invented to make nine.
     """
-    need = MIN_ZIP - sum(_digit_count(m) for m in first)
+    # A round digit a little wider than tall (a 3, a 0) is one digit here: counted as two
+    # (``_digit_count``) it hid the cut-off first digit (935365190 read 135365190).
+    need = MIN_ZIP - sum(1 if m.w <= ONE_DIGIT_RATIO * m.h else _digit_count(m)
+                         for m in first)
     taken: list[Mark] = []
     for mark in reversed(before):
         if len(taken) >= need or mark.h < 0.7 * height:

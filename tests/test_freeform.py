@@ -120,6 +120,11 @@ def test_a_zip_first_digit_set_apart_is_taken_back_into_the_zip4():
     far = [Mark(30, 0, 18, 30)]  # 82 px (2.7 digit heights) before the rest: another word
     (zip4,) = _zip4([far, first, second], [hyphen])
     assert zip4 == first + second
+    # One of the four a round 3 a little wider than tall: still one digit, not two.
+    wide = [*digits(130, 2), Mark(180, 0, 34, 30), Mark(225, 0, 18, 30)]
+    after = digits(265, 4)
+    (zip4,) = _zip4([state, nine, wide, after], [Mark(247, 14, 12, 3)])
+    assert zip4 == nine + wide + after
 
 
 def test_a_thin_five_broken_where_it_turns_is_one_mark():
