@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from postread.field_view import Found, View, components_with_stats
+from postread.segment import ONE_DIGIT_MAX_RATIO
 
 MIN_DIGITS, MAX_DIGITS = 4, 9
 SMALL_PRINT = 0.05
@@ -29,9 +30,6 @@ MIN_ZIP = 5
 """Digits before a ZIP+4's hyphen."""
 ZIP_REACH = 1.2
 """How far (times the digits' height) a ZIP's cut-off first digit may stand from the rest."""
-ONE_DIGIT_RATIO = 1.25
-"""A mark up to this many times as wide as tall is one digit when counting a ZIP's five
-(``segment.ONE_DIGIT_MAX_RATIO``: the same limit the cutting uses)."""
 WORD_GAPS = (0.45, 0.7, 1.0)
 """Gaps (times the marks' height) at which a line is cut into words."""
 
@@ -217,7 +215,7 @@ def _five_before(first: list[Mark], before: list[Mark], height: float) -> list[M
     """
     # A round digit a little wider than tall (a 3, a 0) is one digit here: counted as two
     # (``_digit_count``) it hid the cut-off first digit (935365190 read 135365190).
-    need = MIN_ZIP - sum(1 if m.w <= ONE_DIGIT_RATIO * m.h else _digit_count(m)
+    need = MIN_ZIP - sum(1 if m.w <= ONE_DIGIT_MAX_RATIO * m.h else _digit_count(m)
                          for m in first)
     taken: list[Mark] = []
     for mark in reversed(before):
