@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from postread.normalise import stroke_width
 from postread.records import CodeField, DigitCrop
 from postread.segment import FAINT_INK_LEVEL, _crop, _field_ink, _height, _marks, _Piece, _split
 
@@ -52,9 +51,6 @@ stroke of the envelope's print), not a digit: it costs TALL_COST as one and may 
 TALL_COST = 6.0
 MAX_PARTS = 4
 """Most touching digits one mark is cut into (a messy hand runs 4 digits together)."""
-HAIRLINE = 0.35
-"""A mark whose strokes are thinner than this share of the row's pen is no digit of that
-pen (a label's edge, a hairline scratch): it costs FRAGMENT_COST as one and may be left out."""
 RULE_LENGTH = 1.0
 """A straight horizontal run of ink at least this many field heights long is a rule (an
 underline, a label's edge), never a digit's stroke: a digit is narrower than the field
@@ -133,16 +129,6 @@ def _digit_width(pieces: list[_Piece], row: float,
               if not fragment and 0.4 * row <= p.width < 1.25 * row]
     typical = float(np.median(widths)) if widths else DIGIT_WIDTH * row
     return float(np.clip(typical, 0.5 * row, 0.9 * row))
-
-
-def _hairlines(pieces: list[_Piece], fragments: list[bool]) -> list[bool]:
-    """Which marks are drawn far thinner than the row's pen (``HAIRLINE``)."""
-    widths = [stroke_width(p.mask[:, p.x0:p.x1].astype(np.uint8)) for p in pieces]
-    pen = [w for w, fragment in zip(widths, fragments, strict=True) if not fragment]
-    if not pen:
-        return [False] * len(pieces)
-    typical = float(np.median(pen))
-    return [w < HAIRLINE * typical for w in widths]
 
 
 def _crops(ink: np.ndarray, pieces: list[_Piece], origin: tuple[int, int]
@@ -282,16 +268,14 @@ def lattice(image_bgr: np.ndarray | None, field: CodeField) -> Lattice:
     digit_w = _digit_width(pieces, row, fragments)
     origin = field.box[:2]
     pale = _PaleInk(ink, pieces, row)
-    hairlines = _hairlines(pieces, fragments)
     arcs = []
     for i, piece in enumerate(pieces):
         width = piece.width / row
         one = _crops(ink, [pale.grow(piece)], origin)
         if one:
-            cost = _digit_cost(piece, row, digit_w, fragments[i])
-            arcs.append(Arc(i, i + 1, one, cost + (FRAGMENT_COST if hairlines[i] else 0.0),
+            arcs.append(Arc(i, i + 1, one, _digit_cost(piece, row, digit_w, fragments[i]),
                             "one digit"))
-        if fragments[i] or hairlines[i] or _height(piece) > TALL * row:
+        if fragments[i] or _height(piece) > TALL * row:
             arcs.append(Arc(i, i + 1, (), SKIP_COST, "a fragment or a line left out"))
         for parts in range(2, MAX_PARTS + 1):
             # Cutting a mark narrower than ~0.55 digit widths per part invents digits.

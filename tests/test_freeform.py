@@ -282,17 +282,3 @@ def test_digits_on_a_label_are_found(seed):
     fx, fy, fw, fh = env.field_box
     assert any(f.kind is FieldKind.FREEFORM and abs(f.box[0] - fx) < 0.2 * fw
                and abs(f.box[1] - fy) < 0.5 * fh for f in fields[:2])
-
-
-def test_a_hairline_beside_the_digits_is_no_digit_of_their_pen():
-    # A label's thin edge just after a code written with a thick pen: full height, so no
-    # fragment, and read alone it is a sure 1. Drawn far thinner than the digits' strokes,
-    # it costs as much as a fragment and may be left out; a 1 of the same pen may not.
-    ink = row_ink("ooo")
-    cv2.line(ink, (240, 20), (240, 100), 255, 2)  # the hairline
-    cv2.line(ink, (300, 22), (300, 98), 255, 7)  # a 1 in the digits' pen
-    lat = lattice(None, field_of(ink))
-    ones = {a.start: a.cost for a in lat.arcs if a.note == "one digit"}
-    left_out = {a.start for a in lat.arcs if not a.crops}
-    assert ones[3] >= 3.0 and 3 in left_out
-    assert ones[4] == 0.0 and 4 not in left_out
