@@ -32,7 +32,8 @@ FRAGMENT_COST = 3.0
 SPLIT_COST = 1.5
 """Prior cost of cutting one mark into touching digits (per cut). The halves of one wide
 digit (an open 3, a 2 with a long base) each read as a confident digit once normalised,
-so a cut must win by more than a whole digit's width prior (1.0 let 3986 read 73986)."""
+so a cut must cost more than the width prior such a digit pays read whole (at 1.0, an
+open 3 cut in two beat it and 3986 read 73986)."""
 JOIN_COST = 0.6
 """Prior cost of reading two neighbouring marks as one broken digit."""
 SKIP_COST = 1.5
