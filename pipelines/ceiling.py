@@ -41,24 +41,22 @@ def classifier_alone(rows: list[dict[str, str]], classifier: DigitClassifier,
     """Each coded envelope's ``Alone`` verdict, by file (empty when the set names no sources)."""
     from pipelines.mnist import load_split
 
-    sources = {row["file"]: row.get("digit_sources", "").split(";") for row in rows
-               if row.get("digit_sources") and row["code"]}
+    sources = {row["file"]: [(split, int(index)) for split, index in
+                             (name.split(":") for name in row["digit_sources"].split(";"))]
+               for row in rows if row.get("digit_sources") and row["code"]}
     if not sources or mnist_dir is None:
         return {}
-    verdicts = {}
-    probabilities: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for file, names in sources.items():
-        per_digit = []
-        for name in names:
-            split, index = name.split(":")
-            if split not in probabilities:
-                images, labels = load_split(mnist_dir, split)
-                probabilities[split] = (classifier.probabilities(images), labels)
-            probs, labels = probabilities[split]
-            per_digit.append((probs[int(index)], int(labels[int(index)])))
-        verdicts[file] = Alone(float(np.prod([p[label] for p, label in per_digit])),
-                               all(int(p.argmax()) == label for p, label in per_digit))
-    return verdicts
+    # Only the images the set names are classified (a few thousand, not a whole split).
+    truth: dict[tuple[str, int], tuple[float, bool]] = {}
+    for split in {split for names in sources.values() for split, _ in names}:
+        images, labels = load_split(mnist_dir, split)
+        wanted = sorted({i for names in sources.values() for s, i in names if s == split})
+        for index, p in zip(wanted, classifier.probabilities(images[wanted]), strict=True):
+            label = int(labels[index])
+            truth[split, index] = (float(p[label]), int(p.argmax()) == label)
+    return {file: Alone(float(np.prod([truth[n][0] for n in names])),
+                        all(truth[n][1] for n in names))
+            for file, names in sources.items()}
 
 
 def report_ceiling(outcomes: list[Outcome], alone: dict[str, Alone], threshold: float) -> None:
@@ -76,14 +74,6 @@ def report_ceiling(outcomes: list[Outcome], alone: dict[str, Alone], threshold: 
         print(f"{name:<18}{sum(r for r, _ in verdicts) / n:>8.1%}{len(accepted) / n:>10.1%}"
               f"{accepted.count(False) / max(len(accepted), 1):>12.2%}")
     # Where the reader loses what the classifier alone would have accepted right.
-    lost = Counter(_verdict(o, threshold) for o, a in pairs if a.accepted_at(threshold))
-    total = sum(lost.values())
-    print(f"of the {total} the classifier alone accepts right, the reader: " + ", ".join(
-        f"{name} {lost[name]}" for name in ("accepts right", "reads right, not accepted",
-                                            "reads wrong", "accepts WRONG")))
-
-
-def _verdict(outcome: Outcome, threshold: float) -> str:
-    if outcome.accepted_at(threshold):
-        return "accepts right" if outcome.right else "accepts WRONG"
-    return "reads right, not accepted" if outcome.right else "reads wrong"
+    lost = Counter(o.verdict(threshold) for o, a in pairs if a.accepted_at(threshold))
+    print(f"of the {sum(lost.values())} the classifier alone accepts right, the reader: "
+          + ", ".join(f"{name} {count}" for name, count in lost.most_common()))

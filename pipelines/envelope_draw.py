@@ -30,6 +30,10 @@ MESSY_MAX_WIDTH = 1.1
 class DigitSource(Protocol):
     """Anything that can hand out one handwritten digit as ink alpha."""
 
+    last_source: str
+    """Which stored glyph ``sample`` drew last ("test:660" for MNIST's test image 660), or
+    '' for a source that draws its own (the procedural pen)."""
+
     def sample(self, digit: int, rng: np.random.Generator, height_px: int = 64,
                thickness: float | None = None, broken: float = 0.0) -> np.ndarray:
         """Tight uint8 ink alpha (255 = ink) of ``digit``, about ``height_px`` tall."""
@@ -112,9 +116,8 @@ def hand_digit(cv: Canvas, d: int, height: float) -> np.ndarray:
 def _record(cv: Canvas, box: Box) -> None:
     """Note a code digit just drawn: its box, and which glyph the source drew it from."""
     cv.digit_boxes.append(box)
-    # Only MNIST sources name their glyphs (evaluate_reads compares the reader with the
-    # classifier on the very same clean images); the procedural pen has none to name.
-    cv.digit_sources.append(getattr(cv.digits, "last_source", ""))
+    # evaluate_reads compares the reader with the classifier on the very same glyphs.
+    cv.digit_sources.append(cv.digits.last_source)
 
 
 def ink_strength(cv: Canvas) -> float:

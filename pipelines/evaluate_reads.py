@@ -64,6 +64,16 @@ class Outcome:
         """Whether the read would be accepted with this review threshold."""
         return self.clean and self.confidence >= threshold
 
+    def verdict(self, threshold: float) -> str:
+        """One of ``VERDICTS``: right or wrong, accepted or not, at this threshold."""
+        if self.accepted_at(threshold):
+            return "accepts right" if self.right else "accepts WRONG"
+        return "reads right, not accepted" if self.right else "reads wrong"
+
+
+VERDICTS = ("accepts WRONG", "reads wrong", "reads right, not accepted", "accepts right")
+"""What can become of a read (``Outcome.verdict``), worst to best."""
+
 
 _worker: dict[str, object] = {}
 """Per-process state: each worker loads the classifier once."""
@@ -160,10 +170,8 @@ def load(path: Path) -> dict[str, Outcome]:
 
 
 def _score(outcome: Outcome, threshold: float) -> int:
-    """Worst to best: accepted wrong, wrong, right but not accepted, right and accepted."""
-    if outcome.accepted_at(threshold):
-        return 3 if outcome.right else 0
-    return 2 if outcome.right else 1
+    """How good the read's verdict is: its place in ``VERDICTS``, worst first."""
+    return VERDICTS.index(outcome.verdict(threshold))
 
 
 def compare(outcomes: list[Outcome], before: dict[str, Outcome], threshold: float) -> None:

@@ -184,6 +184,9 @@ def crop_tight(alpha: np.ndarray, floor: int = 10) -> np.ndarray:
 class ProceduralDigits:
     """Digit source backed by the pen-stroke model: no data files, any amount of variety."""
 
+    last_source = ""
+    """Every digit is drawn afresh: there is no stored glyph to name (``DigitSource``)."""
+
     def __init__(self, seed: int = 0, thickness: float | None = None) -> None:
         self.seed = seed
         self.thickness = thickness

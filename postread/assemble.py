@@ -370,7 +370,8 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     rows = [] if sure_freeform else [
         read_field(image, f, classifier, fmt) for f in fields[READ_AT_MOST:]
         if f.kind is FieldKind.BOXES and len(f.cells) in AUTO_BOXES]
-    empty = _empty_recipient_boxes(reads + rows, image.shape[0])
+    everything = reads + rows
+    empty = _empty_recipient_boxes(everything, image.shape[0])
     if empty is not None:
         return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
                         fmt.name, field=empty.field, candidates=tuple(fields))
@@ -390,7 +391,7 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
                         candidates=tuple(fields))
     rival = next((r for r in ranked[1:] if _rivals(best, r, fmt)), None)
     problems = _problems(best, rival, fmt, review_below)
-    larger = _larger_written_boxes(best, reads + rows)
+    larger = _larger_written_boxes(best, everything)
     if larger is not None:
         problems.append(f"a larger box row (the recipient's?) reads {larger.code}")
     chosen = best.field
