@@ -81,9 +81,10 @@ def _box_ink(source: np.ndarray, field: CodeField | None, box: Sequence[int]) ->
     when reading; without it, the ink is measured on ``source``, the scan dark on light.
     """
     x, y, w, h = box
-    if field is not None and field.ink is not None:
+    whole = field.ink_mask() if field is not None else None
+    if whole is not None:
         fx, fy = field.box[:2]
-        ink = field.ink[max(0, y - fy):y - fy + h, max(0, x - fx):x - fx + w]
+        ink = whole[max(0, y - fy):y - fy + h, max(0, x - fx):x - fx + w]
         if ink.size:
             return ink
     return soft_ink(source[y:y + h, x:x + w])

@@ -1,12 +1,14 @@
 """Find the recipient's postal-code field: candidates (box rows, free-form rows), best first.
 
 The scan is normalised into a working view (see ``field_view``), both locators run on it,
-and every candidate is mapped back to scan coordinates with its ink cut at the scan's
-own resolution. For a tilted or photographed envelope the field's ink is straightened
+and every candidate is mapped back to scan coordinates; its ink is cut at the scan's own
+resolution when it is first read. For a tilted or photographed envelope the field's ink is straightened
 around the field's centre, so its positions are scan coordinates up to a few pixels.
 """
 
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
@@ -78,18 +80,23 @@ class _Mapping:
 
 def _to_field(view: View, found: Found, image_bgr: np.ndarray) -> CodeField:
     mapping = _Mapping(view, found.rect, image_bgr.shape[:2])
-    pixels = mapping.cut(view, image_bgr)
     evidence = "; ".join((found.evidence, *view.notes))
     kind = FieldKind(found.kind)
     cells = tuple(mapping.cell(c) for c in found.cells) if kind is FieldKind.BOXES else ()
-    # Without colour, box outlines are dropped as straight lines where the outlines run
-    # (a digit crossing the outline cuts it into pieces, so the pieces may be short).
-    lines, outlines = None, None
-    if cells and view.colourless:
-        lines = int(0.4 * min(min(w, h) for _, _, w, h in cells))
-        outlines = _outline_band(cells, mapping.box, pixels.shape[:2])
+
+    @functools.cache
+    def cut_ink() -> np.ndarray:
+        pixels = mapping.cut(view, image_bgr)
+        # Without colour, box outlines are dropped as straight lines where the outlines
+        # run (a digit crossing the outline cuts it into pieces, so the pieces may be short).
+        lines, outlines = None, None
+        if cells and view.colourless:
+            lines = int(0.4 * min(min(w, h) for _, _, w, h in cells))
+            outlines = _outline_band(cells, mapping.box, pixels.shape[:2])
+        return soft_ink(pixels, lines, outlines)
+
     return CodeField(box=mapping.box, kind=kind, score=found.score, evidence=evidence,
-                     cells=cells, ink=soft_ink(pixels, lines, outlines), zip4=found.zip4,
+                     cells=cells, cut_ink=cut_ink, zip4=found.zip4,
                      partial=found.partial, line_end=found.line_end)
 
 

@@ -286,7 +286,7 @@ def _describe(view: View, row: list[Rect], largest: float) -> Found:
     height = float(np.median([h for _, _, _, h in row]))
     width = float(np.median([w for _, _, w, _ in row]))
     filled = sum(cell_ink(view, cell) > 0.02 for cell in row)
-    image_h, image_w = view.image.shape[:2]
+    image_h, image_w = view.ink.shape
     top = 1.0 - (min(ys) + max(ys)) / (2 * image_h)
     size = height / largest
     score = 0.3 + 0.45 * filled / len(row) + 0.15 * size + 0.1 * top

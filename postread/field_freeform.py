@@ -380,7 +380,7 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
 def find_freeform(view: View) -> list[Found]:
     """Every plausible free-form code in the view, scored (unsorted)."""
     marks = _join_pieces(_components(_without_rules(view.ink)))
-    image_h, image_w = view.image.shape[:2]
+    image_h, image_w = view.ink.shape
     min_h, max_h = 0.012 * image_h, 0.2 * image_h
     sized = [m.h for m in marks if min_h <= m.h <= max_h]
     if not sized:

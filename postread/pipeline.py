@@ -74,10 +74,9 @@ def read_file(path: Path, root: Path, classifier: DigitClassifier, settings: Set
 
 def _plain(read: CodeRead) -> CodeRead:
     """The read without its fields' ink masks: small to pickle, and the store never keeps them."""
-    def strip(f):
-        return dataclasses.replace(f, ink=None) if f is not None and f.ink is not None else f
-    return dataclasses.replace(read, field=strip(read.field),
-                               candidates=tuple(strip(c) for c in read.candidates))
+    field = read.field.without_ink() if read.field is not None else None
+    return dataclasses.replace(read, field=field,
+                               candidates=tuple(c.without_ink() for c in read.candidates))
 
 
 def file_size(path: Path) -> int:

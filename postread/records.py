@@ -6,7 +6,8 @@ Records are frozen; stored forms live in ``store.py`` as separate ``*Row`` class
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -74,13 +75,29 @@ class CodeField:
     cells: tuple[Box, ...] = ()
     """For box rows: each printed box, left to right, in scan coordinates."""
     ink: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """The field's ink mask (uint8, 255 = ink, boxes already dropped out), same size as box."""
+    """The field's ink mask (uint8, 255 = ink, boxes already dropped out), same size as box;
+    read it with ``ink_mask``, which cuts it when ``cut_ink`` is given instead."""
+    cut_ink: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    """Cuts the ink mask when first asked (``locate`` finds up to six candidates a scan, and
+    most are never read: cutting them all was a tenth of the reading time)."""
     zip4: bool = False
     """Free-form: two digit groups joined by a hyphen, so the code must have 5 + 4 digits."""
     partial: bool = False
     """Free-form: the row goes on past the field (a hyphen and digits, or a digit right after)."""
     line_end: bool = False
     """Free-form: the row ends a line of writing (a US ZIP after city and state), not alone."""
+
+    def ink_mask(self) -> np.ndarray | None:
+        """``ink``, or what ``cut_ink`` cuts (it keeps what it cut: asking again is free)."""
+        if self.ink is None and self.cut_ink is not None:
+            return self.cut_ink()
+        return self.ink
+
+    def without_ink(self) -> CodeField:
+        """The field without its ink mask or cutter: small to pickle; the store keeps neither."""
+        if self.ink is None and self.cut_ink is None:
+            return self
+        return replace(self, ink=None, cut_ink=None)
 
 
 @dataclass(frozen=True)

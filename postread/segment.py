@@ -53,8 +53,9 @@ class _Piece:
 
 
 def _field_ink(image_bgr: np.ndarray, field: CodeField) -> np.ndarray:
-    if field.ink is not None:
-        return field.ink
+    ink = field.ink_mask()
+    if ink is not None:
+        return ink
     x, y, w, h = field.box
     return soft_ink(image_bgr[y:y + h, x:x + w])
 

@@ -32,6 +32,19 @@ def test_box_row_of_the_recipient_comes_first(convention, code):
     assert "boxes" in best.evidence
 
 
+def test_every_candidate_cuts_its_ink_when_asked_and_keeps_it():
+    # Candidates are cut only when read (most never are); what is cut covers the field
+    # and holds ink, and asking again gives the same mask without cutting again.
+    env = make_envelope("02139", "us", 4, sender=True, postmark=True, street_numbers=True)
+    fields = locate(env.image)
+    assert len(fields) > 1 and all(f.ink is None for f in fields)
+    for f in fields:
+        ink = f.ink_mask()
+        assert ink.shape == (f.box[3], f.box[2]) and ink.dtype == np.uint8
+        assert (ink > 128).any()
+        assert f.ink_mask() is ink
+
+
 @pytest.mark.parametrize("convention, code", [("us", "02139"), ("hu", "1051"),
                                               ("us4", "12345-6789"), ("digits", "4711")])
 def test_free_form_code_is_among_the_best_candidates(convention, code):
@@ -116,7 +129,7 @@ def test_binarised_box_row_with_straight_bars_inside_boxes():
     assert best.kind is FieldKind.BOXES and len(best.cells) == 5
     x, y, w, h = best.cells[1]
     fx, fy = best.box[:2]
-    inner = best.ink[y - fy + 15:y - fy + 35, x - fx + 10:x - fx + w - 10]
+    inner = best.ink_mask()[y - fy + 15:y - fy + 35, x - fx + 10:x - fx + w - 10]
     assert (inner > 128).mean(axis=1).max() > 0.8  # the 7's bar is still ink
 
 

@@ -226,8 +226,7 @@ def test_a_row_after_words_on_its_line_ends_the_line():
     ink = np.zeros((300, 1200), np.uint8)
     cv2.putText(ink, "Austin TX 73301", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
     cv2.putText(ink, "4025", (700, 100), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
-    view = View(image=cv2.cvtColor(255 - ink, cv2.COLOR_GRAY2BGR), to_scan=np.eye(3),
-                inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     rows = {len(f.cells): f for f in find_freeform(view)}
     assert rows[5].line_end and not rows[4].line_end
 
@@ -242,8 +241,7 @@ def test_one_short_digit_does_not_cut_a_handwritten_code(short):
         scale = 1.4 if index == short else 2.6
         cv2.putText(ink, digit, (x, 200), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 6)
         x += 62 if scale > 2 else 40
-    view = View(image=cv2.cvtColor(255 - ink, cv2.COLOR_GRAY2BGR), to_scan=np.eye(3),
-                inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     assert 7 in {len(f.cells) for f in find_freeform(view)}
 
 
@@ -266,8 +264,7 @@ def test_an_unsure_or_smaller_rival_does_not_block_the_read():
 def test_a_row_continued_past_a_hyphen_is_flagged():
     ink = np.zeros((300, 1200), np.uint8)
     cv2.putText(ink, "12345-6789", (100, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
-    view = View(image=cv2.cvtColor(255 - ink, cv2.COLOR_GRAY2BGR), to_scan=np.eye(3),
-                inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     found = find_freeform(view)
     assert any(f.zip4 and len(f.cells) == 9 for f in found)
     halves = [f for f in found if len(f.cells) in (4, 5) and not f.zip4]

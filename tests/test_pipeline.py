@@ -202,14 +202,15 @@ def test_a_dead_worker_fails_its_scan_and_the_pool_goes_on(tmp_path):
 
 
 def test_workers_return_plain_results_without_ink(tmp_path):
-    # The real reader keeps each field's ink map; a worker must not pickle it back.
+    # The real reader keeps each field's ink map and its cutter (which holds the whole
+    # scan); a worker must pickle back neither.
     env = make_envelope("40527", "fr", seed=3, condition="scan", distractors=False)
     cv2.imwrite(str(tmp_path / "a.png"), env.image)
     (result,), _ = read_file(tmp_path / "a.png", tmp_path, load_classifier(),
                              Settings(workers=1), frozenset())
     assert result.read.code == "40527" and result.read.candidates
-    assert result.read.field.ink is None
-    assert all(c.ink is None for c in result.read.candidates)
+    assert all(f.ink is None and f.cut_ink is None and f.ink_mask() is None
+               for f in (result.read.field, *result.read.candidates))
 
 
 def test_a_worker_imports_no_database_or_terminal_library():
