@@ -134,22 +134,36 @@ def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
     tall = sorted((m for m in marks if min_h <= m.h <= max_h and m.w <= 3.5 * m.h),
                   key=lambda m: m.x)
     lines: list[list[Mark]] = []
+    # Each line's recent marks, not just its last: one broken or small mark (a digit's
+    # detached stroke) must not end the line. Their median height and centre and their
+    # right edge, kept per line (a page has hundreds of marks and lines).
+    ends: list[tuple[float, float, int]] = []
+    # Marks come left to right and a line takes a mark less than 1.6 x 2.2 of its height
+    # after its end: a line further behind than that (3.6, with room) is closed for good.
+    open_at: list[int] = []
     for mark in tall:
-        for line in lines:
-            # The line's recent marks, not just its last: one broken or small mark (a
-            # digit's detached stroke) must not end the line.
-            recent = line[-3:]
-            last_h = float(median([m.h for m in recent]))
-            last_cy = float(median([m.cy for m in recent]))
-            gap = mark.x - max(m.right for m in recent)
+        open_at = [i for i in open_at if mark.x - ends[i][2] < 3.6 * ends[i][0]]
+        for index in open_at:
+            last_h, last_cy, right = ends[index]
+            gap = mark.x - right
             same_line = abs(mark.cy - last_cy) < 0.4 * max(mark.h, last_h)
             similar = 0.45 < mark.h / last_h < 2.2
             if same_line and similar and -0.3 * last_h < gap < 1.6 * max(mark.h, last_h):
-                line.append(mark)
+                lines[index].append(mark)
+                ends[index] = _line_end(lines[index])
                 break
         else:
+            open_at.append(len(lines))
             lines.append([mark])
+            ends.append(_line_end(lines[-1]))
     return lines
+
+
+def _line_end(line: list[Mark]) -> tuple[float, float, int]:
+    """Median height and centre and the right edge of a line's last three marks."""
+    recent = line[-3:]
+    return (float(median([m.h for m in recent])), float(median([m.cy for m in recent])),
+            max(m.right for m in recent))
 
 
 def _words(line: list[Mark], gap: float) -> list[list[Mark]]:
