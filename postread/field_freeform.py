@@ -209,7 +209,7 @@ def _zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:
     """5 + 4 digit words joined by a hyphen on one line (ZIP+4), hyphen left out."""
     joined = []
     for index, (first, second) in enumerate(zip(words[:-1], words[1:], strict=True)):
-        height = float(np.median([m.h for m in first + second]))
+        height = float(median([m.h for m in first + second]))
         left, right = first[-1].right, second[0].x
         # A dash is judged against these digits' height, not the envelope's text size.
         dash = any(left - 2 <= h.x and h.right <= right + 2 and _is_hyphen(h, height)
@@ -248,7 +248,7 @@ def _printed(word: list[Mark]) -> bool:
     """
     heights = [m.h for m in word]
     bottoms = [m.y + m.h for m in word]
-    height = float(np.median(heights))
+    height = float(median(heights))
     return (max(heights) - min(heights) <= PRINT_EVENNESS * height
             and max(bottoms) - min(bottoms) <= PRINT_EVENNESS * height)
 
@@ -296,7 +296,7 @@ def _hyphen_beside(word: list[Mark], ctx: _Context) -> bool:
 
     That row is one half of a ZIP+4 whose other half was not joined to it.
     """
-    height = float(np.median([m.h for m in word]))
+    height = float(median([m.h for m in word]))
     first, last = word[0], word[-1]
     for dash in ctx.hyphens:
         if abs(dash.cy - (first.cy + last.cy) / 2) > 0.45 * height or \
@@ -321,7 +321,7 @@ def _mark_after(word: list[Mark], ctx: _Context) -> bool:
     A code ends its line; a row that is followed so closely by more of the same size was
     probably cut short by a wide gap between two of its digits.
     """
-    height = float(np.median([m.h for m in word]))
+    height = float(median([m.h for m in word]))
     last = word[-1]
     return any(0 <= m.x - last.right < 1.0 * height and abs(m.cy - last.cy) < 0.4 * height
                and m.h > 0.7 * height and m not in word for m in ctx.marks)
@@ -330,7 +330,7 @@ def _mark_after(word: list[Mark], ctx: _Context) -> bool:
 def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: float) -> Found:
     x0, y0 = min(m.x for m in word), min(m.y for m in word)
     x1, y1 = max(m.right for m in word), max(m.y + m.h for m in word)
-    height = float(np.median([m.h for m in word]))
+    height = float(median([m.h for m in word]))
     cx, cy = (x0 + x1) / 2 / ctx.width, (y0 + y1) / 2 / ctx.height
     score, notes = 0.4 + bonus, []
     if bonus > 0:
@@ -355,7 +355,7 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
         (small and cx < 0.4 and cy < 0.3, 0.25, "in the sender's corner"),
         (small and cy < 0.22, 0.15, "in the postage band at the top"),
         (y1 > 0.94 * ctx.height, 0.2, "on the bottom edge (barcode ticks?)"),
-        (np.median([m.w / m.h for m in word]) < 0.3, 0.2, "all marks thin like ticks"),
+        (median([m.w / m.h for m in word]) < 0.3, 0.2, "all marks thin like ticks"),
         (min(m.h for m in word) < 0.7 * height, 0.1, "uneven heights (letters?)"),
         (len(word) == MAX_DIGITS and bonus <= 0, 0.1, "9 marks with no ZIP+4 hyphen (a word?)"),
         (_printed(word), 0.1, "even heights and baseline (printed text?)"),
