@@ -47,7 +47,7 @@ class View:
     colourless: bool = False
     """No printed colour at all: ``boxes`` holds straight ink lines instead."""
     darkness: np.ndarray | None = None
-    """Working-size float32 darkness below the paper (``ink_darkness``): pale ink shows here
+    """Working-size uint8 darkness below the paper (``ink_darkness``): pale ink shows here
     even where Otsu's ``ink`` split (set by the darkest print) leaves it out."""
 
 
@@ -127,7 +127,7 @@ def _hist_median(counts: np.ndarray, first: int = 0) -> int:
 
 
 def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
-    """How much darker than the paper each pixel is in the red channel (float32, >= 0).
+    """How many levels darker than the paper each pixel is in the red channel (uint8).
 
     The red channel is the scanner's classic drop-out channel: red and orange print is
     as bright as paper there, while black, blue and pencil ink stay dark.
@@ -135,29 +135,30 @@ def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
     return _ink_darkness(image_bgr[:, :, 2])
 
 
-def _ink_darkness(red_channel: np.ndarray) -> np.ndarray:
+def _ink_darkness(red: np.ndarray) -> np.ndarray:
     """``ink_darkness`` from the image's red channel (uint8)."""
-    red = red_channel.astype(np.float32)
     height, width = red.shape
     # A grey closing removes strokes thinner than the kernel and leaves the paper level,
     # which follows uneven light and shadows in photos. The level is smooth, so it is
     # found at a quarter of the size (a full-size closing and blur cost 5x the decode).
     small = cv2.resize(red, (max(1, width // 4), max(1, height // 4)),
-                       interpolation=cv2.INTER_AREA)
+                       interpolation=cv2.INTER_AREA).astype(np.float32)
     size = max(5, (min(small.shape) // 8) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     paper = cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (0, 0), size / 3)
-    paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
-    # max(paper - red, 0) in place: np.clip costs as much as the rest put together.
-    return np.maximum(np.subtract(paper, red, out=paper), 0, out=paper)
+    # Whole levels at full size: a third of the cost of float there, and the subtraction
+    # saturates at 0 (max(paper - red, 0)) by itself.
+    paper = cv2.resize(np.rint(paper).astype(np.uint8), (width, height),
+                       interpolation=cv2.INTER_LINEAR)
+    return cv2.subtract(paper, red)
 
 
 def ink_mask(boxes: np.ndarray, dark: np.ndarray) -> np.ndarray:
     """Binary ink (255) by Otsu on the darkness (``ink_darkness``), red/orange print removed."""
     peak = max(float(dark.max()), 1.0)
-    # 0 <= dark <= peak, so the product needs no clipping: a rounding up to 255.00002
-    # still truncates to 255.
-    scaled = (dark * (255.0 / peak)).astype(np.uint8)
+    # Stretched to 0..255 by a lookup table (whole levels in, whole levels out).
+    scaled = cv2.LUT(dark, (np.arange(256) * (255.0 / peak)).clip(0, 255)
+                     .astype(np.uint8))
     level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # Otsu alone splits faint paper texture when there is little ink: keep a floor.
     floor = 25.0 * 255.0 / peak
