@@ -66,7 +66,8 @@ def box_colour_mask(image_bgr: np.ndarray, min_excess: int = 20) -> np.ndarray:
 
 
 def redness_excess(image_bgr: np.ndarray) -> np.ndarray:
-    """Redness above the paper's own (int16): computed once, thresholded by ``excess_mask``.
+    """Redness above the paper's own, clipped at 0 (uint8): computed once, thresholded by
+    ``excess_mask``.
 
     The paper's redness: buff or tinted paper has some of its own. One median over the
     whole image is the paper's in a scan, but in a photo where a grey or green desk fills
@@ -79,27 +80,33 @@ def redness_excess(image_bgr: np.ndarray) -> np.ndarray:
 
 def _redness_excess(blue: np.ndarray, green: np.ndarray, red_channel: np.ndarray) -> np.ndarray:
     """``redness_excess`` from the image's three channels (uint8, already split)."""
-    # R - max(G, B) in uint8 serves both the redness and the brightness (max of all three).
+    # max(G, B) serves both the redness R - max(G, B) and the brightness (max of all three).
     others = cv2.max(blue, green)
-    red = cv2.subtract(red_channel, others, dtype=cv2.CV_16S)
     bright = cv2.max(others, red_channel)
     level, paper = cv2.threshold(bright, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    counts = _redness_counts(red_channel, others, red, paper)
-    if counts.sum() <= 0.1 * red.size:
-        counts = _redness_counts(red_channel, others, red, None)
-    return red - np.int16(_hist_median(counts, -255))
+    counts = _redness_counts(red_channel, others, paper)
+    if counts.sum() <= 0.1 * others.size:
+        counts = _redness_counts(red_channel, others, None)
+    tint = _hist_median(counts, -255)
+    if tint >= 0:
+        # R - (max(G, B) + tint) in two saturating uint8 steps: exact once clipped at 0
+        # (where the first saturates, R is below it anyway).
+        return cv2.subtract(red_channel, cv2.add(others, tint))
+    redness = cv2.subtract(red_channel, others, dtype=cv2.CV_16S) - np.int16(tint)
+    return np.clip(redness, 0, 255).astype(np.uint8)
 
 
-def _redness_counts(red_channel: np.ndarray, others: np.ndarray, red: np.ndarray,
+def _redness_counts(red_channel: np.ndarray, others: np.ndarray,
                     mask: np.ndarray | None) -> np.ndarray:
-    """Count of each redness ``red`` = R - max(G, B), index 0 = -255, under ``mask``.
+    """Count of each redness R - max(G, B), index 0 = -255, under ``mask``.
 
     On a working view a joint histogram of the two uint8 images, summed along its
     diagonals, is a third of the cost of a 511-bin histogram of the int16 difference;
     on a field's crop its fixed cost (~0.07 ms) is more than the whole 511-bin one.
     Both count the same integers.
     """
-    if red.size < 100_000:
+    if red_channel.size < 100_000:
+        red = cv2.subtract(red_channel, others, dtype=cv2.CV_16S)
         shifted = (red + 255).astype(np.uint16)
         return cv2.calcHist([shifted], [0], mask, [511], [0, 511]).ravel()
     joint = cv2.calcHist([red_channel, others], [0, 1], mask, [256, 256], [0, 256, 0, 256])
@@ -335,8 +342,7 @@ def make_view(image_bgr: np.ndarray) -> View:
         # third more). What turns in from outside is paper: no redness, no darkness.
         # Turning the finished masks instead, nearest pixel, is cheaper still but moved
         # field edges on binarised and low-resolution scans (-1.2 points exact on dev600).
-        excess = cv2.warpAffine(excess, rotation, size, flags=cv2.INTER_LINEAR,
-                                borderValue=-255)
+        excess = cv2.warpAffine(excess, rotation, size, flags=cv2.INTER_LINEAR)
         darkness = cv2.warpAffine(darkness, rotation, size, flags=cv2.INTER_LINEAR)
         ink = ink_mask(excess_mask(excess), darkness)
         notes.append(f"straightened {angle:+.1f} deg")
