@@ -79,7 +79,8 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
     """Merge marks that overlap horizontally and sit close vertically (broken strokes)."""
     marks = sorted(marks, key=lambda m: m.x)
     # Two whole characters, one above the other (a letter of the line above, a tall
-    # handwritten digit reaching up to it), are not pieces of one: pieces are smaller.
+    # handwritten digit reaching up to it), are not pieces of one: pieces are smaller,
+    # or all but touch (a digit written twice the text's size, broken by a pale gap).
     whole = 0.8 * float(np.median([m.h for m in marks if m.h >= 6] or [0]))
     merged: list[Mark] = []
     # Marks come left to right, so a merged mark that ends before this one starts can
@@ -93,7 +94,7 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
             overlap = min(mark.right, other.right) - mark.x  # other.x <= mark.x (sorted)
             narrow = min(mark.w, other.w)
             gap_y = max(mark.y, other.y) - min(mark.y + mark.h, other.y + other.h)
-            if gap_y > 0 and min(mark.h, other.h) >= whole > 0:
+            if gap_y > 0.1 * max(mark.h, other.h) and min(mark.h, other.h) >= whole > 0:
                 continue
             tall = max(mark.h, other.h)
             # Long flat strokes (underlines, a label's shadow) are not pieces of a digit.
@@ -316,15 +317,16 @@ def _hyphen_beside(word: list[Mark], ctx: _Context) -> bool:
 
 
 def _mark_after(word: list[Mark], ctx: _Context) -> bool:
-    """True when a mark as tall as the row's digits follows it within a digit's width.
+    """True when a mark nearly as tall as the row's digits follows it within a digit's width.
 
     A code ends its line; a row that is followed so closely by more of the same size was
-    probably cut short by a wide gap between two of its digits.
+    probably cut short by a wide gap between two of its digits, or before a digit drawn
+    so pale that it came apart (its largest piece is 0.6 of the digits' height or more).
     """
     height = float(median([m.h for m in word]))
     last = word[-1]
     return any(0 <= m.x - last.right < 1.0 * height and abs(m.cy - last.cy) < 0.4 * height
-               and m.h > 0.7 * height and m not in word for m in ctx.marks)
+               and m.h > 0.6 * height and m not in word for m in ctx.marks)
 
 
 def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: float) -> Found:

@@ -231,6 +231,22 @@ def test_a_row_after_words_on_its_line_ends_the_line():
     assert rows[5].line_end and not rows[4].line_end
 
 
+def test_a_large_digit_broken_across_its_middle_stays_one_mark():
+    # A code written twice the address's size, its first digit broken by a pale gap two
+    # pixels high: each piece is as tall as the address text, but the two are one digit
+    # (two whole characters, one above the other, lie a line gap apart). Left apart, the
+    # 5 was dropped and 566363 was accepted as 66363.
+    ink = np.zeros((400, 1400), np.uint8)
+    for row in range(3):
+        cv2.putText(ink, "Main Street 12", (60, 60 + 40 * row), cv2.FONT_HERSHEY_SIMPLEX,
+                    1.0, 255, 2)
+    cv2.putText(ink, "566363", (100, 320), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
+    ink[292:294, 90:150] = 0  # the 5's bowl comes apart from its top
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    rows = [f.cells for f in find_freeform(view) if f.rect[1] > 200 and len(f.cells) == 6]
+    assert rows and all(cells[0][3] > 0.9 * cells[1][3] for cells in rows)  # the whole 5
+
+
 @pytest.mark.parametrize("short", [2, 3])
 def test_one_short_digit_does_not_cut_a_handwritten_code(short):
     # One digit drawn small (or broken, a piece lost) inside 3974175: the code stays one
