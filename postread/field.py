@@ -2,8 +2,9 @@
 
 The scan is normalised into a working view (see ``field_view``), both locators run on it,
 and every candidate is mapped back to scan coordinates; its ink is cut at the scan's own
-resolution when it is first read. For a tilted or photographed envelope the field's ink is straightened
-around the field's centre, so its positions are scan coordinates up to a few pixels.
+resolution when it is first read. For a tilted or photographed envelope the field's ink
+is straightened around the field's centre, so its positions are scan coordinates up to a
+few pixels.
 """
 
 from __future__ import annotations

@@ -66,8 +66,7 @@ def box_colour_mask(image_bgr: np.ndarray, min_excess: int = 20) -> np.ndarray:
 
 
 def redness_excess(image_bgr: np.ndarray) -> np.ndarray:
-    """Redness above the paper's own, clipped at 0 (uint8): computed once, thresholded by
-    ``excess_mask``.
+    """Redness above the paper's own, clipped at 0 (uint8), thresholded by ``excess_mask``.
 
     The paper's redness: buff or tinted paper has some of its own. One median over the
     whole image is the paper's in a scan, but in a photo where a grey or green desk fills
@@ -222,8 +221,7 @@ def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
 
 
 def _largest_bright(blur: np.ndarray, level: float, close: int) -> tuple[np.ndarray | None, float]:
-    """The largest region brighter than ``level`` (gaps up to ``close`` px closed), and
-    its share of the picture."""
+    """The largest region brighter than ``level`` (gaps up to ``close`` closed); its share."""
     bright = (blur > level).astype(np.uint8) * 255
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
