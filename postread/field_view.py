@@ -132,17 +132,12 @@ def _hist_median(counts: np.ndarray, first: int = 0) -> int:
     return int(kth(n // 2) if n % 2 else (kth(n // 2 - 1) + kth(n // 2)) / 2)
 
 
-def ink_darkness(image_bgr: np.ndarray) -> np.ndarray:
-    """How many levels darker than the paper each pixel is in the red channel (uint8).
+def ink_darkness(red: np.ndarray) -> np.ndarray:
+    """How many levels darker than the paper each pixel of the red channel is (uint8).
 
     The red channel is the scanner's classic drop-out channel: red and orange print is
     as bright as paper there, while black, blue and pencil ink stay dark.
     """
-    return _ink_darkness(image_bgr[:, :, 2])
-
-
-def _ink_darkness(red: np.ndarray) -> np.ndarray:
-    """``ink_darkness`` from the image's red channel (uint8)."""
     height, width = red.shape
     # A grey closing removes strokes thinner than the kernel and leaves the paper level,
     # which follows uneven light and shadows in photos. The level is smooth, so it is
@@ -301,7 +296,7 @@ def _ink_maps(image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     Redness and darkness are worked out once per picture and thresholded as needed.
     """
     blue, green, red = cv2.split(image_bgr)
-    excess, darkness = _redness_excess(blue, green, red), _ink_darkness(red)
+    excess, darkness = _redness_excess(blue, green, red), ink_darkness(red)
     return excess, darkness, ink_mask(excess_mask(excess), darkness)
 
 
