@@ -1,6 +1,7 @@
 # The whole set-up on a fresh machine is one of these two targets:
 #   make demo   - create .venv, install postread, read sample_scans/ and print the results
-#   make test   - create .venv, install with the train and dev extras, run every test
+#   make test   - create .venv, install with the train, dev and postgres extras, run every
+#                 test (PostgreSQL ones against a throwaway server where one can be started)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,7 +19,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[train,dev]'
+	$(BIN)/pip install --quiet -e '.[train,dev,postgres]'
 	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime

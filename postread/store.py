@@ -162,6 +162,7 @@ class Store:
             raise DatabaseError(f"database {db}: no such file (run `postread read` first)")
         self.engine = make_engine(db)
         with self._write() as session:
+            _lock_schema(session)
             Base.metadata.create_all(session.connection())
             _add_missing_columns(session)
 
@@ -299,6 +300,22 @@ class Store:
             return {run_id: options for run_id, options in rows}
 
 
+SCHEMA_LOCK = 0x706F_7374_7265_6164  # "postread"
+"""PostgreSQL advisory lock key held while the tables are created or upgraded."""
+
+
+def _lock_schema(session: Session) -> None:
+    """On PostgreSQL, one process at a time creates or upgrades the tables.
+
+    Two ``postread read`` started at once on a new database otherwise both create the
+    tables, and the second fails on PostgreSQL's catalogue ("duplicate key value violates
+    unique constraint pg_type_typname_nsp_index"). SQLite's BEGIN IMMEDIATE already queues
+    them. The lock ends with the transaction.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+
+
 ADDED_COLUMNS = {("reads", "turned"): "INTEGER NOT NULL DEFAULT 0"}
 """Columns added since the first release: a database made before gets them on opening
 (create_all makes missing tables, never missing columns), its stored reads kept."""
@@ -355,6 +372,8 @@ def make_engine(db: str) -> Engine:
             url = make_url(db)
         except ArgumentError as e:
             raise DatabaseError(f"database {db}: not a valid URL ({e})") from None
+        if url.drivername == "postgresql":  # the driver the postgres extra installs
+            url = url.set(drivername="postgresql+psycopg")
     else:
         folder = Path(db).expanduser().absolute().parent
         if not folder.is_dir():
@@ -362,7 +381,11 @@ def make_engine(db: str) -> Engine:
         url = URL.create("sqlite+pysqlite", database=str(Path(db).expanduser()))
     try:
         engine = create_engine(url)
-    except (ArgumentError, ImportError) as e:
+    except ImportError as e:
+        hint = " (pip install 'postread[postgres]')" if url.drivername == \
+            "postgresql+psycopg" else ""
+        raise DatabaseError(f"database {db}: its driver is not installed: {e}{hint}") from None
+    except ArgumentError as e:
         raise DatabaseError(f"database {db}: {e}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)

@@ -95,6 +95,8 @@ def test_a_crashing_classifier_fails_each_scan_and_exits_6(scans, monkeypatch):
     (["read", "scans", "--format", "xx"], 2, "unknown code format"),
     (["read", "scans", "--review-below", "2"], 2, "between 0 and 1"),
     (["read", "scans", "--db", "missing/dir/r.db"], 5, "does not exist"),
+    (["read", "scans", "--db", "postgresql+nodriver://host/db"], 5, "nodriver"),
+    (["read", "scans", "--db", "mysql+pymysql://host/db"], 5, "driver is not installed"),
     (["export", "--db", "none.db"], 5, "no such file"),
     (["export", "stray"], 2, "unexpected argument"),
 ])
