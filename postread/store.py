@@ -9,6 +9,8 @@ will be a row of its own that points at the scan: the model's read is never over
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -397,11 +399,29 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    _enter_wal(cursor)
     # WAL + NORMAL: a commit survives a killed process; only a power cut may lose the last ones
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def _enter_wal(cursor) -> None:
+    """Put the database in WAL mode, waiting while another process holds it.
+
+    Entering WAL needs the database to itself, and SQLite answers "database is locked"
+    at once instead of waiting out the busy timeout: two ``postread read`` started
+    together on a new database failed so, one time in eight.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_begin(conn) -> None:

@@ -1,5 +1,6 @@
 """store.py on real SQLite files: saving, skipping, replacing, and database faults."""
 
+import multiprocessing
 import sqlite3
 from datetime import UTC, datetime
 
@@ -138,3 +139,36 @@ def test_a_database_from_before_the_turned_column_opens_with_its_reads_kept(tmp_
     assert (row.read.code, row.read.turned) == ("12345", 0)
     with sqlite3.connect(path) as raw:
         assert "turned" in [c[1] for c in raw.execute("PRAGMA table_info(reads)")]
+
+
+def _open_each(paths: list[str], barrier, errors) -> None:
+    """In a process of its own: open each new database when the other process does."""
+    for path in paths:
+        barrier.wait(timeout=60)
+        try:
+            Store(path).start_run("m", {})
+        except DatabaseError as e:
+            errors.put(str(e))
+
+
+def test_two_processes_opening_one_new_database_at_once_both_succeed(tmp_path):
+    # Entering WAL mode needs the database to itself, and SQLite says "database is
+    # locked" at once instead of waiting: two runs started together failed one time in
+    # eight, and at the same instant, as here, one time in two.
+    context = multiprocessing.get_context("spawn")
+    paths = [str(tmp_path / f"r{i}.db") for i in range(16)]
+    barrier, errors = context.Barrier(2), context.Queue()
+    both = [context.Process(target=_open_each, args=(paths, barrier, errors))
+            for _ in range(2)]
+    for process in both:
+        process.start()
+    for process in both:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert failures == []
+    for path in paths:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM runs").fetchone() == (2,)
