@@ -331,8 +331,9 @@ def make_view(image_bgr: np.ndarray) -> View:
         centre = (size[0] / 2, size[1] / 2)
         rotation = cv2.getRotationMatrix2D(centre, angle, 1.0)
         warp = np.vstack([rotation, [0, 0, 1]]) @ warp
-        # The maps are turned rather than the picture (its maps worked out again cost a
-        # third more). What turns in from outside is paper: no redness, no darkness.
+        # The maps are turned rather than the picture (turning it and working its maps
+        # out again cost three times as much). What turns in from outside is paper: no
+        # redness, no darkness.
         # Turning the finished masks instead, nearest pixel, is cheaper still but moved
         # field edges on binarised and low-resolution scans (-1.2 points exact on dev600).
         excess = cv2.warpAffine(excess, rotation, size, flags=cv2.INTER_LINEAR)
