@@ -1,6 +1,6 @@
 """Evaluate the reader on a generated envelope set: accuracy, acceptance, errors, threshold sweep.
 
-    python pipelines/evaluate_reads.py DIR [--format auto] [--review-below 0.97] [--model PATH]
+    python pipelines/evaluate_reads.py DIR [--format auto] [--review-below 0.99] [--model PATH]
                                            [--save RUN.csv] [--against RUN.csv] [--mnist DIR]
 
 DIR holds the images and ``labels.csv`` (file,code,convention,condition and, for sets

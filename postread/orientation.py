@@ -28,7 +28,8 @@ PLAUSIBLE = 0.5
 SURE_TURNED = 0.97
 """A turned read must be accepted and at least this confident to be suggested, whatever
 the review threshold: a lower ``--review-below`` (or the 0 an evaluation sweep reads with)
-must not let every distractor turned upside down through."""
+must not let every distractor turned upside down through, and a higher one need not be
+met by a read that goes to a person anyway."""
 
 
 def turn(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -42,15 +43,20 @@ def turns_to_try(image: np.ndarray) -> tuple[int, ...]:
     return (180, 90, 270) if height > width else (180,)
 
 
-def read_any_way_up(image: np.ndarray, read: Callable[[np.ndarray], CodeRead]) -> CodeRead:
-    """``read(image)``; when that found no sure code, perhaps a turned read for review."""
+def read_any_way_up(image: np.ndarray, read: Callable[[np.ndarray], CodeRead],
+                    read_turned: Callable[[np.ndarray], CodeRead] | None = None) -> CodeRead:
+    """``read(image)``; when that found no sure code, perhaps a turned read for review.
+
+    ``read_turned`` reads the turned images (``read`` when not given); see SURE_TURNED.
+    """
+    read_turned = read_turned or read
     upright = read(image)
     if upright.status is not Status.FAILED and upright.confidence >= PLAUSIBLE:
         return upright
     if upright.status is Status.FAILED and upright.field is not None:
         return upright  # the recipient's boxes were found empty: they are empty either way up
     sure = [replace(r, turned=degrees) for degrees in turns_to_try(image)
-            if (r := read(turn(image, degrees))).status is Status.ACCEPTED
+            if (r := read_turned(turn(image, degrees))).status is Status.ACCEPTED
             and r.confidence >= SURE_TURNED]
     if not sure:
         return upright

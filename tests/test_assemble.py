@@ -72,7 +72,7 @@ def test_low_confidence_needs_review_with_reason():
     read = assemble(IMAGE, [box_field("#####")], ScriptedClassifier("75011", p=0.9),
                     parse_format("auto"), 0.9)
     assert read.status is Status.NEEDS_REVIEW
-    assert read.reason == "confidence 0.59 below 0.90"
+    assert read.reason == "confidence 0.590 below 0.90"
 
 
 def test_digit_count_must_fit_the_format():
