@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from postread import __version__, classify, digit_export, overlay, review_screen
+import postread
+from postread import classify, digit_export, overlay, review_screen
 from postread import review as review_queue
 from postread.batch import RunSummary, read_batch
 from postread.errors import ExitCode, PostreadError, UsageError
@@ -61,7 +62,7 @@ def _exits(command):
 
 def _show_version(value: bool) -> None:
     if value:
-        typer.echo(f"postread {__version__}")
+        typer.echo(f"postread {postread.__version__}")
         raise typer.Exit()
 
 
