@@ -38,6 +38,8 @@ from postread.settings import Settings  # noqa: E402
 
 SWEEP = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
 """Review thresholds tried in the sweep."""
+BANDS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
+"""Confidence bands of the calibration table (the last one includes 1.0)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,27 @@ def report(outcomes: list[Outcome], threshold: float) -> None:
         accepted = [o for o in outcomes if o.accepted_at(t)]
         error = sum(not o.right for o in accepted) / len(accepted) if accepted else 0.0
         print(f"{t:>10.3f}{len(accepted) / len(outcomes):>10.1%}{error:>12.2%}{exact:>8.1%}")
+    print("\ncalibration: reads with a code and no doubt, by confidence\n"
+          f"{'confidence':>13}{'n':>7}{'mean':>8}{'right':>8}")
+    for low, high, n, mean, right in calibration(outcomes):
+        print(f"{low:>6.3f}-{high:<6.3f}{n:>7}{mean:>8.3f}{right:>8.1%}")
+
+
+def calibration(outcomes: list[Outcome]) -> list[tuple[float, float, int, float, float]]:
+    """(low, high, n, mean confidence, share right) of each confidence band.
+
+    Only reads whose confidence alone decides (a code, no doubt flagged): a calibrated
+    confidence is then the share of them that is right.
+    """
+    clean = [o for o in outcomes if o.code and o.clean]
+    rows = []
+    for low, high in zip(BANDS, BANDS[1:], strict=False):
+        band = [o for o in clean if low <= o.confidence < high
+                or (high == BANDS[-1] and o.confidence == high)]
+        if band:
+            rows.append((low, high, len(band), sum(o.confidence for o in band) / len(band),
+                         sum(o.right for o in band) / len(band)))
+    return rows
 
 
 def save(outcomes: list[Outcome], path: Path) -> None:

@@ -17,7 +17,7 @@ def test_evaluation_prints_its_tables_for_a_generated_set(tmp_path, repo_root):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("3 images from")
-    for heading in ("by convention", "by condition", "threshold sweep"):
+    for heading in ("by convention", "by condition", "threshold sweep", "calibration"):
         assert heading in out
     # The accepted share among coded envelopes (fr, cn) is shown apart from the `none` one.
     assert any(line.split()[:4] == ["with", "a", "code", "2"] for line in out.splitlines())
@@ -88,3 +88,18 @@ def test_the_classifier_alone_judges_the_named_mnist_images(mnist_dir):
     assert list(alone) == ["a.png"]
     assert alone["a.png"].right and 0.97 < alone["a.png"].confidence <= 1.0
     assert classifier_alone(rows, load_classifier(), None) == {}
+
+
+def test_calibration_sets_each_bands_confidence_beside_its_share_right():
+    from pipelines.evaluate_reads import Outcome, calibration
+
+    def outcome(code, confidence, clean=True):
+        return Outcome("a.png", "fr", "scan", "69003", code, confidence, "accepted", "", clean)
+
+    outcomes = [outcome("69003", 1.0), outcome("69003", 0.999), outcome("69008", 0.996),
+                outcome("69003", 0.96), outcome("69003", 0.955),
+                outcome("69008", 0.999, clean=False),  # flagged: the confidence does not decide
+                outcome("", 0.0)]                      # nothing read
+    assert calibration(outcomes) == [
+        (0.95, 0.97, 2, (0.96 + 0.955) / 2, 1.0),
+        (0.995, 1.0, 3, (1.0 + 0.999 + 0.996) / 3, 2 / 3)]
