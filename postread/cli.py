@@ -33,7 +33,7 @@ app = typer.Typer(
 DbOption = Annotated[str, typer.Option(
     "--db", envvar="POSTREAD_DB", metavar="PATH_OR_URL",
     help="Results database: a SQLite file path, or a SQLAlchemy URL (anything with `://`, "
-         "e.g. postgresql://host/db).")]
+         "e.g. postgresql://user@host/db, with `pip install 'postread[postgres]'`).")]
 
 
 class StatusFilter(StrEnum):
