@@ -10,6 +10,7 @@ threshold and the digit count fits the format, and otherwise says why it needs r
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -428,14 +429,12 @@ def read_image(image_bgr: np.ndarray, classifier: DigitClassifier, fmt: str = "a
     """
     code_format = parse_format(fmt)
 
-    def read(image: np.ndarray, review_below: float = review_below) -> CodeRead:
+    def read(image: np.ndarray, threshold: float) -> CodeRead:
         # Locate every candidate field (colour box rows, free-form digit rows), then cut,
         # classify and choose among them
-        return assemble(image, locate(image), classifier, code_format, review_below)
+        return assemble(image, locate(image), classifier, code_format, threshold)
 
     # An envelope the wrong way up is read again turned (only when it did not read upright);
     # a turned read is only a suggestion for a person, judged by SURE_TURNED at most.
-    def read_turned(image: np.ndarray) -> CodeRead:
-        return read(image, min(review_below, SURE_TURNED))
-
-    return read_any_way_up(image_bgr, read, read_turned)
+    return read_any_way_up(image_bgr, functools.partial(read, threshold=review_below),
+                           functools.partial(read, threshold=min(review_below, SURE_TURNED)))

@@ -17,15 +17,13 @@ import cv2
 import numpy as np
 
 from postread.field_view import Found, View, components_with_stats
-from postread.segment import ONE_DIGIT_MAX_RATIO
+from postread.segment import digits_in, lifted_bar
 
 MIN_DIGITS, MAX_DIGITS = 4, 9
 SMALL_PRINT = 0.05
 """Rows shorter than this share of the envelope's height may be sender or postage print."""
 PRINT_EVENNESS = 0.045
 """Marks whose heights and baselines vary less than this (times their height) are type."""
-JOIN_GAP = 0.5
-"""A bar this close (times the taller piece) above a body is part of it (a 5's flag)."""
 MIN_ZIP = 5
 """Digits before a ZIP+4's hyphen."""
 ZIP_REACH = 1.2
@@ -101,14 +99,15 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
             flat = max(mark.w, other.w) > 2.5 * tall
             # A label's outline or shadow around the digits is a frame, not a piece of one.
             frame = _encloses(mark, other) or _encloses(other, mark)
-            # A 5's flag or a 7's bar drawn apart sits above the body, overlapping it less.
+            # A 5's flag or a 7's bar drawn apart sits above the body, overlapping it less:
+            # the same rule as segmentation's (``lifted_bar``).
             upper, lower = (mark, other) if mark.y < other.y else (other, mark)
-            bar = (upper.w >= 1.5 * upper.h and upper.h <= 0.5 * lower.h and overlap > 0
-                   and upper.w <= 2 * lower.w and upper.x >= lower.x - 0.2 * lower.w)
+            bar = lifted_bar((upper.x, upper.y, upper.right, upper.y + upper.h),
+                             (lower.x, lower.y, lower.right, lower.y + lower.h), lower.h)
             # Pieces that touch (a thin stroke broken where it turns: a 5's bowl under its
             # top) need less overlap than pieces a gap apart.
             stacked = (overlap > 0.5 * narrow and gap_y < 0.35 * tall) or \
-                (bar and gap_y < JOIN_GAP * tall) or (overlap > 0.3 * narrow and gap_y <= 1)
+                bar or (overlap > 0.3 * narrow and gap_y <= 1)
             if stacked and not flat and not frame:
                 x0, y0 = min(mark.x, other.x), min(mark.y, other.y)
                 x1 = max(mark.right, other.right)
@@ -126,7 +125,13 @@ def _is_hyphen(mark: Mark, height: float) -> bool:
 
 
 def _digit_count(mark: Mark) -> int:
-    """How many digits a mark probably holds (touching digits make wide marks)."""
+    """How many digits a mark may hold (touching digits make wide marks).
+
+    Generous on purpose: a mark a little wider than tall may be two digits when looking
+    for rows that can hold a code. Segmentation's own count (``segment.digits_in``) takes
+    such a mark for one round digit; counting with it here lost messy 4-digit codes
+    written as two wide marks (tune600: 3 reads, one accepted right).
+    """
     return max(1, int(round(mark.w / (0.7 * mark.h))))
 
 
@@ -228,10 +233,10 @@ def _five_before(first: list[Mark], before: list[Mark], height: float) -> list[M
     ``6457``), ends up in the word before; read without it, the five digits are four and
     a touching pair is invented to make nine.
     """
-    # A round digit a little wider than tall (a 3, a 0) is one digit here: counted as two
-    # (``_digit_count``) it hid the cut-off first digit (935365190 read 135365190).
-    need = MIN_ZIP - sum(1 if m.w <= ONE_DIGIT_MAX_RATIO * m.h else _digit_count(m)
-                         for m in first)
+    # Counted as segmentation will cut them: a round digit a little wider than tall (a 3,
+    # a 0) is one here; counted as two it hid the cut-off first digit (935365190 read
+    # 135365190).
+    need = MIN_ZIP - sum(digits_in(m.w, m.h) for m in first)
     taken: list[Mark] = []
     for mark in reversed(before):
         if len(taken) >= need or mark.h < 0.7 * height:

@@ -23,8 +23,9 @@ from postread.records import Box, CodeField, DigitCrop, FieldKind
 INK_LEVEL = 96
 """Soft-ink level above which a pixel counts as ink for component analysis."""
 JUDGED_MARGIN = 1.0
-"""Another judged cut reading the pair differently within this (log units) is a doubt,
-as for free-form cuts (``assemble.CUT_MARGIN``)."""
+"""Another judged cut reading the pair differently within this (log units) is a doubt.
+Free-form rows use 1.5 (``assemble.CUT_MARGIN``) because their cuts also pay a split
+cost (1.5) that box cuts do not; 1.0 is what this margin was measured at."""
 JUDGED_STEP = 0.12
 """How far (in box widths) to each side of the thinnest column a judged cut also tries."""
 ONE_DIGIT_WIDTH = 0.9
@@ -273,6 +274,24 @@ def _marks(ink: np.ndarray) -> list[_Piece]:
     return pieces
 
 
+def lifted_bar(bar: tuple[float, float, float, float], body: tuple[float, float, float, float],
+               height: float) -> bool:
+    """Whether ``bar`` is a 5's flag or a 7's bar drawn apart at the top of ``body``.
+
+    Both are (x0, y0, x1, y1); ``height`` is a whole digit's. The bar is flat and short,
+    the body whole-height; the bar overlaps the body's columns (or lies within a tenth of
+    a digit) and its bottom is in the body's upper third. A ZIP+4's hyphen sits at
+    mid-height between digits, below their tops, and is no bar.
+    """
+    x0, y0, x1, y1 = bar
+    bx0, by0, bx1, by1 = body
+    reach = 0.1 * height
+    return (y1 - y0 < 0.4 * height and x1 - x0 >= 1.5 * (y1 - y0)
+            and by1 - by0 >= 0.6 * height
+            and bx0 - reach <= x1 and x0 <= bx1 + reach
+            and by0 - 0.25 * height <= y0 and y1 <= by0 + 0.35 * (by1 - by0))
+
+
 def _bars_joined(groups: list[list[tuple[int, int, int, int, int]]], tallest: int
                  ) -> list[list[tuple[int, int, int, int, int]]]:
     """Groups with a flat stroke drawn apart at the top of a digit given to that digit.
@@ -289,16 +308,11 @@ def _bars_joined(groups: list[list[tuple[int, int, int, int, int]]], tallest: in
 
     boxes = [extent(g) for g in groups]
     keep = [True] * len(groups)
-    for i, (x0, y0, x1, y1) in enumerate(boxes):
-        if y1 - y0 >= 0.4 * tallest or x1 - x0 < 1.5 * (y1 - y0):
-            continue  # a whole mark, or not flat
-        reach = 0.1 * tallest
-        bodies = [j for j, (bx0, by0, bx1, by1) in enumerate(boxes)
-                  if j != i and keep[j] and by1 - by0 >= 0.6 * tallest
-                  and bx0 - reach <= x1 and x0 <= bx1 + reach
-                  and by0 - 0.25 * tallest <= y0 and y1 <= by0 + 0.35 * (by1 - by0)]
+    for i, bar in enumerate(boxes):
+        bodies = [j for j, body in enumerate(boxes)
+                  if j != i and keep[j] and lifted_bar(bar, body, tallest)]
         if bodies:
-            j = min(bodies, key=lambda k: abs((boxes[k][0] + boxes[k][2]) - (x0 + x1)))
+            j = min(bodies, key=lambda k: abs((boxes[k][0] + boxes[k][2]) - (bar[0] + bar[2])))
             groups[j] = groups[j] + groups[i]
             boxes[j] = extent(groups[j])
             keep[i] = False
@@ -330,9 +344,17 @@ def _split(piece: _Piece, parts: int, ink: np.ndarray) -> list[_Piece]:
     return result
 
 
-def _parts(piece: _Piece, height: float) -> int:
-    ratio = piece.width / height
+def digits_in(width: float, height: float) -> int:
+    """How many digits a mark this wide for its height holds, as segmentation cuts it.
+
+    Touching digits make wide marks; a round digit a little wider than tall is still one.
+    """
+    ratio = width / height
     return 1 if ratio <= ONE_DIGIT_MAX_RATIO else max(2, int(round(ratio / 0.75)))
+
+
+def _parts(piece: _Piece, height: float) -> int:
+    return digits_in(piece.width, height)
 
 
 def _fit_count(pieces: list[_Piece], digits: int, ink: np.ndarray) -> list[_Piece]:

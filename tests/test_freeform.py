@@ -137,6 +137,17 @@ def test_a_thin_five_broken_where_it_turns_is_one_mark():
     assert len(joined) == 13
 
 
+def test_a_flag_drawn_apart_joins_its_five_but_a_hyphen_joins_nothing():
+    # The 5's flag, lifted off the body and drawn to the right, overlaps it too little to
+    # be a piece of it; a ZIP+4 hyphen at mid-height between two digits is no flag.
+    body, flag = Mark(100, 30, 30, 50), Mark(122, 22, 34, 7)
+    hyphen, after = Mark(140, 52, 14, 5), Mark(160, 30, 30, 50)
+    letters = [Mark(600 + 20 * i, 400, 16, 20) for i in range(12)]  # the text around
+    joined = _join_pieces([body, flag, hyphen, after, *letters])
+    assert Mark(100, 22, 56, 58) in joined
+    assert hyphen in joined and after in joined and len(joined) == 15
+
+
 def test_a_messy_code_of_three_marks_may_hold_four_digits():
     # 5, a 9 and a 7 run together (one mark about as wide as tall), 8: a candidate code.
     assert _fits([Mark(684, 509, 37, 43), Mark(722, 505, 46, 44), Mark(767, 509, 29, 38)])

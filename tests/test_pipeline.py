@@ -35,14 +35,18 @@ def many_scans(root: Path, count: int) -> list[str]:
     return codes
 
 
+STORED = ("SELECT s.content_hash, s.status, count(d.id) FROM scans s "
+          "LEFT JOIN reads r ON r.scan_id = s.id LEFT JOIN digits d ON d.read_id = r.id "
+          "GROUP BY s.id")
+"""(content_hash, status, digit count) of every stored scan, in SQL that SQLite and
+PostgreSQL both take."""
+
+
 def stored(db: Path) -> list[tuple]:
-    """(content_hash, status, digit count) of every stored scan; [] before the tables exist."""
+    """``STORED``'s rows; [] before the tables exist."""
     try:
         with sqlite3.connect(db, timeout=30) as conn:
-            return conn.execute(
-                "SELECT s.content_hash, s.status, count(d.id) FROM scans s "
-                "LEFT JOIN reads r ON r.scan_id = s.id LEFT JOIN digits d ON d.read_id = r.id "
-                "GROUP BY s.id").fetchall()
+            return conn.execute(STORED).fetchall()
     except sqlite3.OperationalError:
         return []
 

@@ -17,7 +17,7 @@ import cv2
 import pytest
 from postgres_server import new_database, postgres_server
 from sqlalchemy import create_engine, text
-from test_pipeline import FAKES, many_scans
+from test_pipeline import FAKES, STORED, many_scans
 
 from pipelines.synth_envelopes import make_envelope
 from postread.store import Store
@@ -37,16 +37,13 @@ def database(server):
 
 
 def stored(url: str) -> list[tuple]:
-    """(content_hash, status, digit count) of every stored scan; [] before the tables exist."""
+    """``test_pipeline.STORED``'s rows; [] before the tables exist."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             if not conn.execute(text("SELECT to_regclass('digits')")).scalar():
                 return []
-            return [tuple(row) for row in conn.execute(text(
-                "SELECT s.content_hash, s.status, count(d.id) FROM scans s "
-                "LEFT JOIN reads r ON r.scan_id = s.id LEFT JOIN digits d ON d.read_id = r.id "
-                "GROUP BY s.id"))]
+            return [tuple(row) for row in conn.execute(text(STORED))]
     finally:
         engine.dispose()
 
