@@ -6,7 +6,13 @@ import pytest
 
 from pipelines.synth_envelopes import make_envelope
 from postread.field import locate
-from postread.field_view import box_colour_mask, find_paper, is_binarised_negative
+from postread.field_view import (
+    box_colour_mask,
+    find_paper,
+    ink_darkness,
+    ink_mask,
+    is_binarised_negative,
+)
 from postread.records import FieldKind
 
 
@@ -53,6 +59,34 @@ def test_free_form_code_is_among_the_best_candidates(convention, code):
     # The classifier breaks near ties in assemble; location must put it in the top two.
     assert any(overlap(f.box, env.field_box) > 0.7 for f in fields[:2])
     assert all(f.evidence for f in fields)
+
+
+@pytest.mark.parametrize("convention, code, seed", [("us", "02139", 0), ("hu", "1051", 0),
+                                                    ("us4", "12345-6789", 1)])
+def test_a_pencil_code_beside_bold_print_is_found(convention, code, seed):
+    # Bold black print sets the image-wide ink level above pale pencil: the code must
+    # still be seen (before pale strokes were kept, 27 of 36 such envelopes lost it).
+    env = make_envelope(code, convention, seed, condition="faint", ink="pencil",
+                        address_style="printed")
+    fields = locate(env.image)
+    assert any(overlap(f.box, env.field_box) > 0.7 for f in fields[:2])
+
+
+def test_pale_strokes_join_the_ink_but_paper_noise_and_print_rims_do_not():
+    rng = np.random.default_rng(0)
+    image = np.full((400, 900, 3), 235, np.uint8)
+    cv2.putText(image, "AUSTIN TX", (40, 200), cv2.FONT_HERSHEY_DUPLEX, 2.0, (20, 20, 20), 7)
+    cv2.circle(image, (700, 175), 30, (160, 160, 160), 4)  # a pencil "0"
+    cv2.rectangle(image, (300, 300), (340, 340), (207, 207, 207), -1)  # a faint smudge
+    grain = rng.normal(0, 4, image.shape[:2]).astype(np.int16)[..., None]
+    image = np.clip(image + grain, 0, 255).astype(np.uint8)
+    darkness = ink_darkness(image[:, :, 2])
+    no_boxes = np.zeros_like(darkness)
+    plain, with_pale = ink_mask(no_boxes, darkness, pale=False), ink_mask(no_boxes, darkness)
+    assert not plain[145:206, 669:732].any()  # Otsu alone loses the pencil
+    assert with_pale[145:206, 669:732].sum() / 255 > 0.8 * np.pi * 60 * 4
+    assert (with_pale[:, :600] == plain[:, :600]).all()  # print keeps its weight
+    assert not with_pale[290:350, 290:350].any()  # no dark core: not a stroke
 
 
 @pytest.mark.parametrize("condition", ["rotated", "binarised", "lowres", "photo", "faint"])
