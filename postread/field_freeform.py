@@ -393,9 +393,26 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     otherwise make one mark of the digit and the label around it.
     """
     height, width = ink.shape
-    across = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, int(0.1 * width)), np.uint8))
-    down = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((int(0.2 * height), 1), np.uint8))
-    return cv2.subtract(ink, across | down)
+    return cv2.subtract(ink, _runs(ink, int(0.1 * width), 1) | _runs(ink, int(0.2 * height), 0))
+
+
+def _runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """Ink in straight runs of at least ``length`` along rows (``axis`` 1) or columns (0).
+
+    An opening with a one-pixel-thin kernel works on each row (column) alone, so only
+    rows holding enough ink for such a run are opened: a few, against the whole view.
+    Runs touching the image's edge need only half the length (the edge counts as ink),
+    hence the half; the result is the whole opening's, pixel for pixel.
+    """
+    kernel = np.ones((1, length) if axis == 1 else (length, 1), np.uint8)
+    counts = cv2.reduce(ink, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    lines = np.flatnonzero(counts >= 255 * (length // 2))
+    runs = np.zeros_like(ink)
+    if lines.size and axis == 1:
+        runs[lines] = cv2.morphologyEx(ink[lines], cv2.MORPH_OPEN, kernel)
+    elif lines.size:
+        runs[:, lines] = cv2.morphologyEx(ink[:, lines], cv2.MORPH_OPEN, kernel)
+    return runs
 
 
 def find_freeform(view: View) -> list[Found]:

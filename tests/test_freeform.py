@@ -7,7 +7,7 @@ import pytest
 from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_field
 from postread.field import locate
-from postread.field_freeform import Mark, _fits, _join_pieces, _zip4, find_freeform
+from postread.field_freeform import Mark, _fits, _join_pieces, _runs, _zip4, find_freeform
 from postread.field_view import View
 from postread.records import CodeField, FieldKind, Status
 from postread.segment import _marks
@@ -306,3 +306,22 @@ def test_digits_on_a_label_are_found(seed):
     fx, fy, fw, fh = env.field_box
     assert any(f.kind is FieldKind.FREEFORM and abs(f.box[0] - fx) < 0.2 * fw
                and abs(f.box[1] - fy) < 0.5 * fh for f in fields[:2])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_long_runs_are_the_whole_openings_pixel_for_pixel(seed):
+    # Only rows (columns) with ink enough for a run are opened; runs reaching the image's
+    # edge count from it, as the whole opening's do.
+    rng = np.random.default_rng(seed)
+    ink = np.where(rng.random((300, 500)) < 0.02, 255, 0).astype(np.uint8)
+    for _ in range(6):
+        y, x = int(rng.integers(300)), int(rng.integers(500))
+        cv2.line(ink, (x, y), (min(499, x + int(rng.integers(20, 200))), y), 255, 1)
+        cv2.line(ink, (x, y), (x, min(299, y + int(rng.integers(20, 150)))), 255, 1)
+    cv2.line(ink, (0, 7), (30, 7), 255, 1)  # short, but reaching the left edge
+    cv2.line(ink, (9, 299), (9, 270), 255, 1)  # short, reaching the bottom edge
+    for length, axis, kernel in ((50, 1, (1, 50)), (61, 0, (61, 1))):
+        whole = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones(kernel, np.uint8))
+        assert (_runs(ink, length, axis) == whole).all()
+        assert whole.any()
+
