@@ -328,6 +328,10 @@ def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
     problems.extend(best.doubts)
     if best.field.partial:
         problems.append("the row goes on past the field (cut short, or half a ZIP+4?)")
+    if best.field.misplaced:
+        # Sender's and postage rows only win where no recipient's row is seen; on 2,800
+        # development envelopes none of the 4 that won was the code.
+        problems.append(f"the row is {best.field.misplaced} (not the recipient's code?)")
     if best.field.zip4 and count != ZIP4_DIGITS:
         problems.append(f"{count} digits in a hyphenated ZIP+4 field (9 expected)")
     if best.confidence < review_below:

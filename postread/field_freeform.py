@@ -358,15 +358,18 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     # Sender blocks and postage imprints are small print; a large handwritten row is a
     # code wherever it sits (a lone code on a label can be anywhere).
     small = height < SMALL_PRINT * ctx.height
-    penalties = (
+    places = (
         (small and cx < 0.4 and cy < 0.3, 0.25, "in the sender's corner"),
         (small and cy < 0.22, 0.15, "in the postage band at the top"),
+        (_inside_ring((x0, y0, x1 - x0, y1 - y0), ctx.rings), 0.25, "inside a postmark ring"),
+    )
+    misplaced = ", ".join(note for hit, _, note in places if hit)
+    penalties = places + (
         (y1 > 0.94 * ctx.height, 0.2, "on the bottom edge (barcode ticks?)"),
         (median([m.w / m.h for m in word]) < 0.3, 0.2, "all marks thin like ticks"),
         (min(m.h for m in word) < 0.7 * height, 0.1, "uneven heights (letters?)"),
         (len(word) == MAX_DIGITS and bonus <= 0, 0.1, "9 marks with no ZIP+4 hyphen (a word?)"),
         (_printed(word), 0.1, "even heights and baseline (printed text?)"),
-        (_inside_ring((x0, y0, x1 - x0, y1 - y0), ctx.rings), 0.25, "inside a postmark ring"),
     )
     for hit, cost, note in penalties:
         if hit:
@@ -383,7 +386,8 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     evidence = f"free-form row of {digits} digit-sized marks, " + ", ".join(notes)
     return Found(rect=rect, kind="freeform", score=round(float(np.clip(score, 0.01, 0.85)), 3),
                  evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word),
-                 zip4=bonus > 0, partial=partial, line_end=last and not alone)
+                 zip4=bonus > 0, partial=partial, line_end=last and not alone,
+                 misplaced=misplaced)
 
 
 def _without_rules(ink: np.ndarray) -> np.ndarray:

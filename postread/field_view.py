@@ -417,6 +417,9 @@ class Found:
     line_end: bool = False
     """Free-form: the row ends a line of writing after other words (a US ZIP after city and
     state)."""
+    misplaced: str = ""
+    """Free-form: where the row lies, when that is the sender's or the post's place (in the
+    sender's corner, ...); empty otherwise."""
 
 
 def line_mask(ink: np.ndarray, length: int) -> np.ndarray:

@@ -86,6 +86,9 @@ class CodeField:
     """Free-form: the row goes on past the field (a hyphen and digits, or a digit right after)."""
     line_end: bool = False
     """Free-form: the row ends a line of writing (a US ZIP after city and state), not alone."""
+    misplaced: str = ""
+    """Free-form: where the row lies, when that is the sender's or the post's place (in the
+    sender's corner, in the postage band, inside a postmark ring); empty otherwise."""
 
     def ink_mask(self) -> np.ndarray | None:
         """``ink``, or what ``cut_ink`` cuts (it keeps what it cut: asking again is free)."""

@@ -233,6 +233,22 @@ def test_a_code_ending_an_address_line_must_read_as_a_us_zip():
     assert any("another cut of the row reads 3333 " in d for d in zip_cut.doubts)
 
 
+def test_a_row_in_the_senders_corner_is_said_and_goes_to_review():
+    ink = np.zeros((900, 1600), np.uint8)
+    for y, text in ((60, "Mary Johnson"), (90, "1167 Pine Rd"), (120, "Boston MA")):
+        cv2.putText(ink, text, (60, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    cv2.putText(ink, "79226", (60, 160), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.0, 255, 2)
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    corner = [f for f in find_freeform(view) if len(f.cells) == 5 and f.rect[1] > 130]
+    assert corner and all("in the sender's corner" in f.misplaced for f in corner)
+    # Chosen for want of a better row, it is not accepted however sure its digits.
+    image = np.zeros((200, 600, 3), np.uint8)
+    read = assemble(image, [field_of(row_ink("ooooo"), misplaced="in the sender's corner")],
+                    SureClassifier(p=0.9999), parse_format("auto"), 0.5)
+    assert read.status is Status.NEEDS_REVIEW
+    assert "the row is in the sender's corner (not the recipient's code?)" in read.reason
+
+
 def test_a_row_after_words_on_its_line_ends_the_line():
     ink = np.zeros((300, 1200), np.uint8)
     cv2.putText(ink, "Austin TX 73301", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
