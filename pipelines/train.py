@@ -11,6 +11,7 @@ selection and the calibration temperature); the 10k test set is only used by
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import sys
 import time
@@ -25,10 +26,13 @@ from pipelines import mnist  # noqa: E402
 from pipelines.augment import AugmentConfig, augment  # noqa: E402
 from pipelines.mnist import load_extra  # noqa: E402
 from pipelines.model import ARCHITECTURE, DigitNet  # noqa: E402
+from pipelines.pairs import touching_pairs  # noqa: E402
 from postread.errors import DataError  # noqa: E402
 
 # Pixel scaling contract, written into the model card by export.py: x = (p/255 - mean) / std.
 MEAN, STD = 0.1307, 0.3081
+PAIR_MAX_P = 0.3
+"""How sure of one label a touching pair may be taught to be (``--pairs-share``)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="folder of reviewed 28x28 digits with labels.csv (repeatable)")
     parser.add_argument("--extra-share", type=float, default=0.05,
                         help="share of each epoch drawn from --extra folders (oversampled)")
+    parser.add_argument("--pairs-share", type=float, default=0.0,
+                        help="share added to each batch of two training digits run together, "
+                             "taught as no digit (pipelines/pairs.py)")
     parser.add_argument("--init", type=Path, help="start from this checkpoint (fine-tuning)")
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -150,14 +157,23 @@ def train(args: argparse.Namespace, command: str = "") -> dict:
 
     history, best = [], None
     started = time.perf_counter()
+    pair_rng = np.random.default_rng(args.seed)
+    pairs_per_batch = round(args.pairs_share * args.batch_size)
     for epoch in range(1, args.epochs + 1):
         model.train()
         order = torch.randperm(len(train_x_t), generator=gen)
         total_loss = 0.0
         for step in range(steps_per_epoch):
             idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-            batch = normalise(augment(to_input(train_x_t[idx]), gen))
-            loss = F.cross_entropy(model(batch), train_y_t[idx])
+            digits = to_input(train_x_t[idx])
+            pairs = to_input(touching_pairs(train_x, pairs_per_batch, pair_rng))
+            logits = model(normalise(augment(torch.cat([digits, pairs]), gen)))
+            loss = F.cross_entropy(logits[:len(idx)], train_y_t[idx])
+            if pairs_per_batch:
+                # No digit: a pair's likeliest label is pushed below PAIR_MAX_P (pushing it
+                # all the way to a uniform answer cost single digits 0.14 points on MNIST).
+                surest = F.log_softmax(logits[len(idx):], dim=1).max(dim=1).values
+                loss = loss + F.relu(surest - math.log(PAIR_MAX_P)).mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -199,6 +215,7 @@ def train(args: argparse.Namespace, command: str = "") -> dict:
             "augmentation": repr(AugmentConfig()),
             "validation_split": f"{args.val_size} of the 60k training images, seed {args.seed}",
             "extra": [str(p) for p in args.extra],
+            "pairs_share": args.pairs_share,
             "torch_version": torch.__version__,
             "python": platform.python_version(),
             "threads": torch.get_num_threads(),

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -11,6 +12,7 @@ import torch
 
 from pipelines import export as export_mod
 from pipelines.evaluate import expected_calibration_error
+from pipelines.pairs import touching_pair, touching_pairs
 from postread.classify import OnnxDigitClassifier, load_card, load_classifier
 from postread.errors import ModelError
 
@@ -20,7 +22,8 @@ def dry_checkpoint(tmp_path_factory, repo_root, mnist_dir):
     out = tmp_path_factory.mktemp("train") / "dry.pt"
     result = subprocess.run(
         [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
-         "--mnist", str(mnist_dir), "--out", str(out), "--threads", "1"],
+         "--mnist", str(mnist_dir), "--out", str(out), "--threads", "1",
+         "--pairs-share", "0.1"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -38,10 +41,23 @@ def test_dry_run_checkpoint_holds_the_recipe(dry_checkpoint):
     recipe = checkpoint["recipe"]
     assert recipe["dry_run"] is True
     assert recipe["command"].startswith("train.py --dry-run --mnist ")
+    assert recipe["pairs_share"] == 0.1
     assert recipe["torch_version"] == torch.__version__
     assert set(recipe["data_md5"]) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                                        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
     assert checkpoint["temperature"] > 0
+
+
+def test_touching_pairs_are_one_wide_mark_in_mnist_form(mnist_dir):
+    from pipelines import mnist
+
+    images, _ = mnist.load_split(mnist_dir, "test")
+    crop = touching_pair(images[0], images[1], np.random.default_rng(0))  # a 7 and a 2
+    assert crop.shape == (28, 28) and crop.dtype == np.uint8
+    _, _, width, height = cv2.boundingRect((crop > 60).astype(np.uint8))
+    assert width > 1.3 * height  # two digits side by side, fitted by their joint width
+    batch = touching_pairs(images[:50], 8, np.random.default_rng(1))
+    assert batch.shape == (8, 28, 28) and len({b.tobytes() for b in batch}) == 8
 
 
 def test_train_reports_a_missing_mnist_folder_in_one_line(repo_root, tmp_path):
