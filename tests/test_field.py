@@ -72,6 +72,20 @@ def test_a_pencil_code_beside_bold_print_is_found(convention, code, seed):
     assert any(overlap(f.box, env.field_box) > 0.7 for f in fields[:2])
 
 
+@pytest.mark.parametrize("convention, code", [("us", "02139"), ("fr", "75011")])
+def test_a_pale_watermark_along_the_border_does_not_move_the_field(convention, code):
+    # Security paper's pale print (with digits) is pale ink, as pencil is, where no code is.
+    env = make_envelope(code, convention, 2, sender=True)
+    marked = env.image.copy()
+    height = marked.shape[0]
+    for y in (int(0.04 * height), int(0.97 * height)):
+        cv2.putText(marked, "SECURITY PAPER 0123456789 " * 6, (10, y), cv2.FONT_HERSHEY_SIMPLEX,
+                    height / 1000, (200, 200, 200), 2, cv2.LINE_AA)
+    plain_best, marked_best = locate(env.image)[0], locate(marked)[0]
+    assert overlap(marked_best.box, env.field_box) > 0.7
+    assert marked_best.box == plain_best.box
+
+
 def test_pale_strokes_join_the_ink_but_paper_noise_and_print_rims_do_not():
     rng = np.random.default_rng(0)
     image = np.full((400, 900, 3), 235, np.uint8)
