@@ -254,6 +254,32 @@ def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
         corners = _order_corners(quad.reshape(4, 2).astype(np.float32))
         if _sheet_like(corners, cv2.contourArea(paper), min(gray.shape)):
             return corners
+    return _outlined_sheet(gray)
+
+
+def _outlined_sheet(gray: np.ndarray) -> np.ndarray | None:
+    """The paper's corners from its outline, where no brightness level cuts it out whole.
+
+    A shadow across a photographed envelope (the phone, a hand) darkens part of the paper
+    below the desk beside the lit part, so no one level splits paper from desk; the edge
+    between them stays sharp where the shadow's own edge is soft. The largest closed
+    outline that makes a sheet is taken.
+    """
+    blur = cv2.GaussianBlur(gray, (0, 0), 2)
+    high, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    edges = cv2.dilate(cv2.Canny(blur, 0.25 * high, 0.5 * high), np.ones((5, 5), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for outline in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
+        area = cv2.contourArea(outline)
+        if not 0.15 < area / gray.size < 0.95:
+            continue
+        hull = cv2.convexHull(outline)
+        quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+        if len(quad) != 4:
+            continue
+        corners = _order_corners(quad.reshape(4, 2).astype(np.float32))
+        if _sheet_like(corners, area, min(gray.shape)):
+            return corners
     return None
 
 

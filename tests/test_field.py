@@ -224,6 +224,19 @@ def _sheet_on(background: int, sheet: int, rect: tuple[int, int, int, int]) -> n
     return image
 
 
+def test_an_envelope_half_in_a_shadow_is_cut_out_by_its_outline():
+    # The shadowed paper (235 x 0.45) is darker than the lit desk (130): no brightness
+    # level splits paper from desk, but the sheet's edge is sharp and the shadow's soft.
+    image = _sheet_on(130, 235, (200, 150, 800, 400)).astype(np.float32)
+    shade = np.zeros(image.shape[:2], np.float32)
+    cv2.circle(shade, (350, 650), 420, 1.0, -1)
+    shade = cv2.GaussianBlur(shade, (0, 0), 40)
+    image = (image * (1 - 0.55 * shade)[..., None]).astype(np.uint8)
+    corners = find_paper(image)
+    assert corners is not None
+    assert np.allclose(corners, [[200, 150], [999, 150], [999, 549], [200, 549]], atol=8)
+
+
 def test_an_envelope_on_a_desk_is_cut_out_but_a_label_on_an_envelope_is_not():
     # A photo: an envelope-shaped sheet (2:1) on a darker desk is the paper.
     corners = find_paper(_sheet_on(90, 235, (200, 150, 800, 400)))
