@@ -18,21 +18,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipelines.handwriting import crop_tight
 from postread.normalise import to_mnist
 
 MAX_OVERLAP = 0.2
 """Most that the second digit's ink box overlaps the first's, in shares of their width."""
 
 
-def _ink_box(image: np.ndarray) -> np.ndarray:
-    x, y, w, h = cv2.boundingRect(image)
-    return image[y:y + h, x:x + w]
-
-
 def touching_pair(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Two 28 x 28 digits side by side, touching or overlapping a little, as one MNIST crop."""
-    left, right = _ink_box(first), _ink_box(second)
-    height = max(left.shape[0], right.shape[0])
+    left, right = crop_tight(first, floor=0), crop_tight(second, floor=0)
     # Written by one hand: about the same height, baselines a little apart.
     scale = rng.uniform(0.85, 1.15)
     right = cv2.resize(right, (max(1, round(right.shape[1] * scale)),

@@ -247,12 +247,9 @@ def find_paper(image_bgr: np.ndarray) -> np.ndarray | None:
             return None
         if not 0.15 < share < 0.9:
             continue
-        hull = cv2.convexHull(paper)
-        quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
-        if len(quad) != 4:
-            quad = cv2.boxPoints(cv2.minAreaRect(hull))
-        corners = _order_corners(quad.reshape(4, 2).astype(np.float32))
-        if _sheet_like(corners, cv2.contourArea(paper), min(gray.shape)):
+        corners = _sheet_corners(cv2.convexHull(paper), cv2.contourArea(paper),
+                                 min(gray.shape), box_fallback=True)
+        if corners is not None:
             return corners
     return _outlined_sheet(gray)
 
@@ -273,14 +270,27 @@ def _outlined_sheet(gray: np.ndarray) -> np.ndarray | None:
         area = cv2.contourArea(outline)
         if not 0.15 < area / gray.size < 0.95:
             continue
-        hull = cv2.convexHull(outline)
-        quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
-        if len(quad) != 4:
-            continue
-        corners = _order_corners(quad.reshape(4, 2).astype(np.float32))
-        if _sheet_like(corners, area, min(gray.shape)):
+        corners = _sheet_corners(cv2.convexHull(outline), area, min(gray.shape),
+                                 box_fallback=False)
+        if corners is not None:
             return corners
     return None
+
+
+def _sheet_corners(hull: np.ndarray, area: float, frame: int,
+                   box_fallback: bool) -> np.ndarray | None:
+    """A region's hull as a sheet's four corners (TL, TR, BR, BL), or None if it is none.
+
+    A hull that does not simplify to four corners is taken as its smallest enclosing
+    rectangle with ``box_fallback`` (a bright region's ragged edge), else given up.
+    """
+    quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+    if len(quad) != 4:
+        if not box_fallback:
+            return None
+        quad = cv2.boxPoints(cv2.minAreaRect(hull))
+    corners = _order_corners(quad.reshape(4, 2).astype(np.float32))
+    return corners if _sheet_like(corners, area, frame) else None
 
 
 def _largest_bright(blur: np.ndarray, level: float, close: int) -> tuple[np.ndarray | None, float]:

@@ -353,10 +353,6 @@ def digits_in(width: float, height: float) -> int:
     return 1 if ratio <= ONE_DIGIT_MAX_RATIO else max(2, int(round(ratio / 0.75)))
 
 
-def _parts(piece: _Piece, height: float) -> int:
-    return digits_in(piece.width, height)
-
-
 def _fit_count(pieces: list[_Piece], digits: int, ink: np.ndarray) -> list[_Piece]:
     """Split the widest marks or join the narrowest neighbours until there are ``digits``."""
     while len(pieces) < digits:
@@ -379,7 +375,7 @@ def segment_freeform(ink: np.ndarray, field: CodeField, digits: int | None) -> l
     if not pieces:
         return []
     height = float(np.median([_height(p) for p in pieces]))
-    split = [part for p in pieces for part in _split(p, _parts(p, height), ink)]
+    split = [part for p in pieces for part in _split(p, digits_in(p.width, height), ink)]
     if digits:
         split = _fit_count(sorted(split, key=lambda p: p.x0), digits, ink)
     crops = [_crop(ink, p.mask, field.box[:2]) for p in sorted(split, key=lambda p: p.x0)]
