@@ -71,6 +71,9 @@ RIVAL_HEIGHT = 0.7
 """A rival whose digits are smaller than this share of the best's is print, not a code."""
 MIN_FREEFORM_CONFIDENCE = 0.5
 """A best free-form candidate read less surely than this is taken for no code at all."""
+WORDLIKE_CONFIDENCE = 0.9
+"""The same for a row whose marks stand like lowercase letters: printed town names
+("Budapest", "Gyor") read as digits at 0.5-0.9, written codes that look so mostly above."""
 MIN_RANK = 0.3
 """Below this rank the best candidate is not taken for a code at all (text, numbers)."""
 
@@ -386,15 +389,18 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     if empty is not None:
         return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
                         fmt.name, field=empty.field, candidates=tuple(fields))
+    least, kind_of_text = ((WORDLIKE_CONFIDENCE, "its marks stand like a word's letters")
+                           if best.field.wordlike else
+                           (MIN_FREEFORM_CONFIDENCE, "text or numbers"))
     if best.field.kind is FieldKind.FREEFORM and best.digits and not best.field.zip4 \
-            and best.confidence < MIN_FREEFORM_CONFIDENCE:
+            and best.confidence < least:
         # Words and street numbers read as digits only half-heartedly; a written code
         # the classifier is this unsure of is rare, and a person sees the guess here.
         # (Five digits, a hyphen and four more are a ZIP+4 however unsure the digits:
         # that goes to review with its reading.)
         return CodeRead(Status.FAILED, "", 0.0, f"no postal code found (the likeliest "
                         f"free-form row reads {best.code} at confidence "
-                        f"{best.confidence:.2f}: text or numbers, not a code)", fmt.name,
+                        f"{best.confidence:.2f}: {kind_of_text}, not a code)", fmt.name,
                         candidates=tuple(fields))
     if not best.digits or rank(best, fmt) < MIN_RANK:
         return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found (only empty "

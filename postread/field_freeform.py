@@ -30,6 +30,9 @@ ZIP_REACH = 1.2
 """How far (times the digits' height) a ZIP's cut-off first digit may stand from the rest."""
 WORD_GAPS = (0.45, 0.7, 1.0)
 """Gaps (times the marks' height) at which a line is cut into words."""
+X_HEIGHT_DROP = 0.2
+"""A lowercase letter's top lies at least this far (times the tallest mark) below an
+ascender's or a capital's."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,22 @@ def _printed(word: list[Mark]) -> bool:
             and max(bottoms) - min(bottoms) <= PRINT_EVENNESS * height)
 
 
+def _lowercase(word: list[Mark]) -> bool:
+    """True when small marks sit on the baseline under one common top, as lowercase does.
+
+    In a word ("Budapest", "Gyor") letters without ascenders share the x-height line,
+    well below the capitals and ascenders, and the baseline with them. Handwritten digits
+    are all about one height: a shorter one has no shelf of others at its height.
+    """
+    tallest = max(m.h for m in word)
+    top = min(m.y for m in word)
+    baseline = float(median([m.y + m.h for m in word]))
+    tolerance = PRINT_EVENNESS * 2 * tallest
+    small = [m for m in word if m.y - top >= X_HEIGHT_DROP * tallest
+             and abs(m.y + m.h - baseline) <= tolerance]
+    return len(small) >= 2 and max(m.y for m in small) - min(m.y for m in small) <= tolerance
+
+
 def _inside_ring(rect: tuple[int, int, int, int], rings: list[Mark]) -> bool:
     x, y, w, h = rect
     return any(r.x <= x and r.y <= y and x + w <= r.right and y + h <= r.y + r.h for r in rings)
@@ -370,6 +389,7 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
         (min(m.h for m in word) < 0.7 * height, 0.1, "uneven heights (letters?)"),
         (len(word) == MAX_DIGITS and bonus <= 0, 0.1, "9 marks with no ZIP+4 hyphen (a word?)"),
         (_printed(word), 0.1, "even heights and baseline (printed text?)"),
+        (wordlike := _lowercase(word), 0.1, "small marks under one x-height (a word?)"),
     )
     for hit, cost, note in penalties:
         if hit:
@@ -387,7 +407,7 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     return Found(rect=rect, kind="freeform", score=round(float(np.clip(score, 0.01, 0.85)), 3),
                  evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word),
                  zip4=bonus > 0, partial=partial, line_end=last and not alone,
-                 misplaced=misplaced)
+                 misplaced=misplaced, wordlike=wordlike)
 
 
 def _without_rules(ink: np.ndarray) -> np.ndarray:

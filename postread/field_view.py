@@ -456,6 +456,8 @@ class Found:
     misplaced: str = ""
     """Free-form: where the row lies, when that is the sender's or the post's place (in the
     sender's corner, ...); empty otherwise."""
+    wordlike: bool = False
+    """Free-form: the marks stand like lowercase letters (a town's name, not digits)."""
 
 
 def line_mask(ink: np.ndarray, length: int) -> np.ndarray:

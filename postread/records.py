@@ -89,6 +89,8 @@ class CodeField:
     misplaced: str = ""
     """Free-form: where the row lies, when that is the sender's or the post's place (in the
     sender's corner, in the postage band, inside a postmark ring); empty otherwise."""
+    wordlike: bool = False
+    """Free-form: the marks stand like lowercase letters (a town's name read as digits?)."""
 
     def ink_mask(self) -> np.ndarray | None:
         """``ink``, or what ``cut_ink`` cuts (it keeps what it cut: asking again is free)."""

@@ -341,3 +341,27 @@ def test_long_runs_are_the_whole_openings_pixel_for_pixel(seed):
         assert (_runs(ink, length, axis) == whole).all()
         assert whole.any()
 
+
+
+def test_a_printed_town_name_stands_like_a_word_and_needs_a_sure_reading():
+    ink = np.zeros((600, 1400), np.uint8)
+    cv2.putText(ink, "Budapest", (700, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 4)
+    cv2.putText(ink, "79226", (700, 420), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.6, 255, 3)
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    rows = find_freeform(view)
+    town = [f for f in rows if f.rect[1] < 300]
+    code = [f for f in rows if f.rect[1] > 330]
+    assert town and all(f.wordlike for f in town)
+    assert code and not any(f.wordlike for f in code)
+    # Read at 0.9 a digit (0.66 for four), a word-like row is no code; a plain row is one.
+    image = np.zeros((200, 600, 3), np.uint8)
+    word = assemble(image, [field_of(row_ink("oooo"), wordlike=True)],
+                    SureClassifier(p=0.9), parse_format("auto"), 0.5)
+    assert word.status is Status.FAILED
+    assert "its marks stand like a word's letters" in word.reason
+    plain = assemble(image, [field_of(row_ink("oooo"))], SureClassifier(p=0.9),
+                     parse_format("auto"), 0.5)
+    assert (plain.status, plain.code) == (Status.ACCEPTED, "3333")
+    sure = assemble(image, [field_of(row_ink("oooo"), wordlike=True)],
+                    SureClassifier(p=0.99), parse_format("auto"), 0.5)
+    assert sure.code == "3333"
