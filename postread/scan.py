@@ -135,19 +135,21 @@ class ScanFile:
             raise size
         _check_size(*size)
         reduce = reduction_for(*size, max_side)
+        # Only JPEG decodes reduced natively (scaled in its DCT). Other decoders decode the
+        # whole image and then shrink it; asked to reduce, OpenCV's shrink cost a 300 dpi PNG
+        # 2.9 ms, against 0.9 ms for our own exact-factor area shrink.
+        flag = _REDUCED[reduce] if self.kind == "jpeg" else cv2.IMREAD_COLOR
         buf = np.frombuffer(self.data, np.uint8)
         if self.kind == "tiff":
-            ok, mats = cv2.imdecodemulti(buf, _REDUCED[reduce], None, (page, page + 1))
+            ok, mats = cv2.imdecodemulti(buf, flag, None, (page, page + 1))
             image = mats[0] if ok and mats else None
-            if image is not None and reduce > 1 and image.shape[1] > -(-size[0] // reduce):
-                # the TIFF decoder ignores the reduced flags: shrink so every page is alike
-                image = cv2.resize(image, (-(-size[0] // reduce), -(-size[1] // reduce)),
-                                   interpolation=cv2.INTER_AREA)
         else:
-            image = cv2.imdecode(buf, _REDUCED[reduce])
+            image = cv2.imdecode(buf, flag)
         if image is None or image.size == 0:
             what = f"TIFF page {page}" if self.kind == "tiff" else self.kind.upper()
             raise ScanError(f"cannot decode {what}: truncated or corrupt image data")
+        if reduce > 1 and self.kind != "jpeg":
+            image = _shrink(image, reduce)
         return Scan(self.path, page, image, self.content_hash(page), self.size_bytes)
 
 
@@ -170,6 +172,17 @@ def _page_hash(file_digest, page: int) -> str:
     digest = file_digest.copy()
     digest.update(f"\0page={page}".encode())
     return digest.hexdigest()
+
+
+def _shrink(image: np.ndarray, factor: int) -> np.ndarray:
+    """``image`` at 1/``factor`` of its size, each pixel the mean of a factor x factor block.
+
+    The last odd row or column is dropped (as OpenCV's own reduced PNG decode does), which
+    keeps the factor whole: OpenCV's area resize is several times slower for a fractional one.
+    """
+    height, width = image.shape[:2]
+    whole = image[:height - height % factor, :width - width % factor]
+    return cv2.resize(whole, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
 
 
 def reduction_for(width: int, height: int, max_side: int | None) -> int:

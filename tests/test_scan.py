@@ -71,6 +71,15 @@ def test_reduced_decode_shrinks_every_format(tmp_path):
         path = tmp_path / f"big{ext}"
         cv2.imwrite(str(path), np.zeros((400, 800, 3), np.uint8))
         assert ScanFile(path).decode(0, max_side=200).image.shape[:2] == (100, 200)
+    # Odd sizes: the last row and column go; each pixel is its 4 x 4 block's mean.
+    stripes = np.zeros((403, 801, 3), np.uint8)
+    stripes[:, 1::2] = 200  # every other column inked: blocks average to 100
+    for ext in (".png", ".tif", ".bmp", ".webp"):
+        path = tmp_path / f"odd{ext}"
+        cv2.imwrite(str(path), stripes, [cv2.IMWRITE_WEBP_QUALITY, 101] if ext == ".webp" else [])
+        image = ScanFile(path).decode(0, max_side=200).image
+        assert image.shape[:2] == (100, 200), ext
+        assert np.abs(image.astype(int) - 100).max() <= 1, ext
     assert reduction_for(4000, 3000, 2400) == 1
     assert reduction_for(8000, 6000, 2000) == 4
     assert reduction_for(8000, 6000, 0) == 1
