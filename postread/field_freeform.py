@@ -30,6 +30,9 @@ ZIP_REACH = 1.2
 """How far (times the digits' height) a ZIP's cut-off first digit may stand from the rest."""
 WORD_GAPS = (0.45, 0.7, 1.0)
 """Gaps (times the marks' height) at which a line is cut into words."""
+RULE_BRIDGE = 130
+"""Ink within a 130th of the view's width across a removed rule (its width and soft
+edges) is one mark."""
 X_HEIGHT_DROP = 0.2
 """A lowercase letter's top lies at least this far (times the tallest mark) below an
 ascender's or a capital's."""
@@ -417,7 +420,27 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     otherwise make one mark of the digit and the label around it.
     """
     height, width = ink.shape
-    return cv2.subtract(ink, _runs(ink, int(0.1 * width), 1) | _runs(ink, int(0.2 * height), 0))
+    rest = ink.copy()
+    span = max(9, width // RULE_BRIDGE)
+    rules = []
+    # Each rule with its soft edges (two pixels either side: a sliver left beside it
+    # would later look like ink on both sides of it), and the gap a stroke across it is.
+    for run, edge, gap in ((_runs(ink, int(0.2 * height), 0), (1, 5), (1, span)),
+                           (_runs(ink, int(0.1 * width), 1), (5, 1), (span, 1))):
+        x, y, w, h = cv2.boundingRect(run)
+        if w == 0:
+            continue
+        window = (slice(max(0, y - span), y + h + span), slice(max(0, x - span), x + w + span))
+        rule = cv2.dilate(run[window], np.ones(edge, np.uint8)) & ink[window]
+        rest[window] = cv2.subtract(rest[window], rule)
+        rules.append((window, rule, gap))
+    # A digit a rule runs through comes apart where the rule was (a label's edge through
+    # a code's last digit left it out of the row, and the code was read short and sure):
+    # where ink lies on both sides of the rule, close by, the rule's pixels are put back.
+    for window, rule, gap in rules:
+        near = rest[window]
+        near |= cv2.morphologyEx(near, cv2.MORPH_CLOSE, np.ones(gap, np.uint8)) & rule
+    return rest
 
 
 def _runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:

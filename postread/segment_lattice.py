@@ -222,6 +222,7 @@ def _row_ink(ink: np.ndarray) -> np.ndarray:
                             np.ones((1, max(3, int(RULE_LENGTH * height))), np.uint8))
     if rule.any():
         out[cv2.dilate(rule, np.ones((3, 3), np.uint8)) > 0] = 0
+    _without_upright_rule(strong, out)
     count, labels, stats, _ = cv2.connectedComponentsWithStats((out >= 64).astype(np.uint8))
     for label in range(1, count):
         _, y, _, h, _ = stats[label]
@@ -231,6 +232,26 @@ def _row_ink(ink: np.ndarray) -> np.ndarray:
         if inside < 0.5 * h:
             out[labels == label] = 0
     return out
+
+
+def _without_upright_rule(strong: np.ndarray, out: np.ndarray) -> None:
+    """Take a line from top to bottom of the field out of ``out``, mending what it crossed.
+
+    A label's or the paper's edge running through a digit made one mark with it, too
+    tall to be a digit, and the row was read without that digit, surely. The digit's
+    strokes on both sides of the line are joined again.
+    """
+    height = strong.shape[0]
+    line = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((height, 1), np.uint8))
+    if not line.any():
+        return
+    gap = cv2.dilate(line, np.ones((3, 3), np.uint8)) > 0
+    out[gap] = 0
+    # Across the gap, a stroke on both sides is one stroke (grey closing keeps the
+    # fainter side's level); nothing beside it, and the line stays out.
+    width = int(gap.sum(axis=1).max())
+    bridged = cv2.morphologyEx(out, cv2.MORPH_CLOSE, np.ones((1, width + 2), np.uint8))
+    out[gap] = bridged[gap]
 
 
 def _leftover(ink: np.ndarray, pieces: list[_Piece]) -> float:

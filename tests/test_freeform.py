@@ -6,6 +6,7 @@ import pytest
 
 from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_field
+from postread.classify import load_classifier
 from postread.field import locate
 from postread.field_freeform import Mark, _fits, _join_pieces, _runs, _zip4, find_freeform
 from postread.field_view import View
@@ -93,6 +94,35 @@ def test_a_line_taller_than_the_row_is_not_read_as_a_one():
     result = read(row_ink("oooo|", height=140), classifier=SureClassifier(digit=1))
     assert len(result.digits) == 4
     assert result.doubts == ()
+
+
+def _code_across_a_labels_edge() -> tuple[np.ndarray, int]:
+    """Ink of a handwritten-style code whose last digit a label's edge runs through."""
+    ink = np.zeros((600, 1400), np.uint8)
+    font = cv2.FONT_HERSHEY_SCRIPT_SIMPLEX
+    cv2.putText(ink, "2967924", (500, 300), font, 3.0, 255, 6)
+    x = 500 + cv2.getTextSize("296792", font, 3.0, 6)[0][0] + 20
+    cv2.line(ink, (x, 150), (x + 5, 380), 255, 4)  # the edge, a little slanted, through the 4
+    cv2.line(ink, (400, 380), (x + 5, 380), 255, 4)  # and the label's bottom, under the code
+    return ink, x
+
+
+def test_a_code_crossed_by_a_labels_edge_is_found_whole():
+    ink, edge = _code_across_a_labels_edge()
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    best = max(find_freeform(view), key=lambda f: f.score)
+    assert best.rect[0] + best.rect[2] > edge + 30  # the row goes on past the edge
+
+
+def test_a_line_through_a_digit_is_taken_out_and_the_digit_read():
+    # Left in, the digit and the line made one mark too tall to be a digit, and the row
+    # was read without it (the sure 296792 of a 2967924).
+    ink, edge = _code_across_a_labels_edge()
+    image = cv2.cvtColor(255 - ink, cv2.COLOR_GRAY2BGR)
+    field = CodeField(box=(470, 200, edge + 150 - 470, 130), kind=FieldKind.FREEFORM,
+                      score=0.7, evidence="drawn")
+    result = read_field(image, field, load_classifier(), parse_format("auto"))
+    assert result.code == "2967924"
 
 
 def test_a_digits_pale_stroke_stays_in_its_crop():
