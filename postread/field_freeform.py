@@ -423,10 +423,12 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     rest = ink.copy()
     span = max(9, width // RULE_BRIDGE)
     rules = []
-    # Each rule with its soft edges (two pixels either side: a sliver left beside it
-    # would later look like ink on both sides of it), and the gap a stroke across it is.
+    # Each rule, an upright one with its soft edges (two pixels either side: a sliver
+    # left beside it would later look like ink on both sides of it), and the gap a
+    # stroke across it is. A level "rule" may be a digit's long stroke (a 2's tail on a
+    # small view), which its soft edges keep joined to the digit: those stay.
     for run, edge, gap in ((_runs(ink, int(0.2 * height), 0), (1, 5), (1, span)),
-                           (_runs(ink, int(0.1 * width), 1), (5, 1), (span, 1))):
+                           (_runs(ink, int(0.1 * width), 1), (1, 1), (span, 1))):
         x, y, w, h = cv2.boundingRect(run)
         if w == 0:
             continue
