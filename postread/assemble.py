@@ -27,9 +27,9 @@ DEFAULT_REVIEW_BELOW = 0.99
 """Reads less confident than this need a person: the lowest threshold at which accepted
 reads are at least 99.5% right on the development sets. Measured with model 1.1.0 on
 generated envelopes with MNIST-test digits (pipelines/evaluate_reads.py): on 1,200
-(seeds 909 and 4242) 0.9 accepts 71% with 1.4% of them wrong, 0.97 66% with 0.88%, 0.98
-63% with 0.67%, 0.99 57% with 0.43%; with two more sets (tune600 and val1000, 2,800 in
-all) 0.99 accepts 58% with 0.43% wrong (7 of 1,636). On the 1,000 of the reporting set
+(seeds 909 and 4242) 0.9 accepts 72% with 1.4% of them wrong, 0.97 66% with 1.0%, 0.98
+63% with 0.66%, 0.99 58% with 0.43%; with two more sets (tune600 and val1000, 2,800 in
+all) 0.99 accepts 59% with 0.43% wrong (7 of 1,640). On the 1,000 of the reporting set
 (seed 777) 0.97 accepts 69% with 0.14% wrong, 0.99 61% with none. Most of the last
 errors are MNIST digits the model misreads even as clean images (5 of those 7)."""
 NAMED_FORMATS = {"us": (5, 9), "fr": (5,), "cn": (6,), "jp": (7,), "hu": (4,)}
