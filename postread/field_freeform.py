@@ -16,7 +16,7 @@ from statistics import median
 import cv2
 import numpy as np
 
-from postread.field_view import Found, View, components_with_stats
+from postread.field_view import Found, View, components_with_stats, mend_across
 from postread.segment import digits_in, lifted_bar
 
 MIN_DIGITS, MAX_DIGITS = 4, 9
@@ -422,26 +422,25 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     height, width = ink.shape
     rest = ink.copy()
     span = max(9, width // RULE_BRIDGE)
-    rules = []
-    # Each rule, an upright one with its soft edges (two pixels either side: a sliver
-    # left beside it would later look like ink on both sides of it), and the gap a
-    # stroke across it is. A level "rule" may be a digit's long stroke (a 2's tail on a
-    # small view), which its soft edges keep joined to the digit: those stay.
-    for run, edge, gap in ((_runs(ink, int(0.2 * height), 0), (1, 5), (1, span)),
-                           (_runs(ink, int(0.1 * width), 1), (1, 1), (span, 1))):
+    upright, level = _runs(ink, int(0.2 * height), 0), _runs(ink, int(0.1 * width), 1)
+    taken = []
+    for run, across in ((upright, (1, span)), (level, (span, 1))):
         x, y, w, h = cv2.boundingRect(run)
         if w == 0:
             continue
         window = (slice(max(0, y - span), y + h + span), slice(max(0, x - span), x + w + span))
-        rule = cv2.dilate(run[window], np.ones(edge, np.uint8)) & ink[window]
+        rule = run[window]
+        if run is upright:
+            # With its soft edges (two pixels either side): a sliver left beside it would
+            # later look like ink on both sides of it. A level "rule" may be a digit's long
+            # stroke (a 2's tail on a small view), which its edges keep joined to the digit.
+            rule = cv2.dilate(rule, np.ones((1, 5), np.uint8)) & ink[window]
         rest[window] = cv2.subtract(rest[window], rule)
-        rules.append((window, rule, gap))
+        taken.append((window, rule, across))
     # A digit a rule runs through comes apart where the rule was (a label's edge through
-    # a code's last digit left it out of the row, and the code was read short and sure):
-    # where ink lies on both sides of the rule, close by, the rule's pixels are put back.
-    for window, rule, gap in rules:
-        near = rest[window]
-        near |= cv2.morphologyEx(near, cv2.MORPH_CLOSE, np.ones(gap, np.uint8)) & rule
+    # a code's last digit left it out of the row, and the code was read short and sure).
+    for window, rule, across in taken:
+        mend_across(rest[window], rule, across)
     return rest
 
 

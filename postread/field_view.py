@@ -471,6 +471,18 @@ class Found:
     """Free-form: the marks stand like lowercase letters (a town's name, not digits)."""
 
 
+def mend_across(ink: np.ndarray, line: np.ndarray, kernel: tuple[int, int]) -> None:
+    """Put back, in place, a removed ``line``'s pixels where a stroke crosses it.
+
+    A stroke crosses where ``ink`` lies on both sides of the line within ``kernel``
+    (rows, columns): a digit the line ran through is one mark again, and the line where
+    nothing crosses it stays out. It is a closing across the gap, kept on the line's
+    pixels only (on grey ink, at the fainter side's level).
+    """
+    taken = line > 0
+    ink[taken] = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones(kernel, np.uint8))[taken]
+
+
 def line_mask(ink: np.ndarray, length: int) -> np.ndarray:
     """Straight horizontal and vertical runs of ink at least ``length`` long (box outlines).
 

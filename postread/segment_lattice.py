@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from postread.field_view import mend_across
 from postread.records import CodeField, DigitCrop
 from postread.segment import FAINT_INK_LEVEL, _crop, _field_ink, _height, _marks, _Piece, _split
 
@@ -245,13 +246,9 @@ def _without_upright_rule(strong: np.ndarray, out: np.ndarray) -> None:
     line = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((height, 1), np.uint8))
     if not line.any():
         return
-    gap = cv2.dilate(line, np.ones((3, 3), np.uint8)) > 0
-    out[gap] = 0
-    # Across the gap, a stroke on both sides is one stroke (grey closing keeps the
-    # fainter side's level); nothing beside it, and the line stays out.
-    width = int(gap.sum(axis=1).max())
-    bridged = cv2.morphologyEx(out, cv2.MORPH_CLOSE, np.ones((1, width + 2), np.uint8))
-    out[gap] = bridged[gap]
+    gap = cv2.dilate(line, np.ones((3, 3), np.uint8))
+    out[gap > 0] = 0
+    mend_across(out, gap, (1, int(np.count_nonzero(gap, axis=1).max()) + 2))
 
 
 def _leftover(ink: np.ndarray, pieces: list[_Piece]) -> float:

@@ -372,7 +372,6 @@ def test_long_runs_are_the_whole_openings_pixel_for_pixel(seed):
         assert whole.any()
 
 
-
 def test_a_printed_town_name_stands_like_a_word_and_needs_a_sure_reading():
     ink = np.zeros((600, 1400), np.uint8)
     cv2.putText(ink, "Budapest", (700, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 4)

@@ -60,6 +60,21 @@ def test_touching_pairs_are_one_wide_mark_in_mnist_form(mnist_dir):
     assert batch.shape == (8, 28, 28) and len({b.tobytes() for b in batch}) == 8
 
 
+def test_a_fine_tune_must_hold_out_what_its_start_held_out(dry_checkpoint, repo_root,
+                                                           mnist_dir):
+    # The start (seed 1) was trained on images seed 2 would hold out for validation.
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
+         "--mnist", str(mnist_dir), "--init", str(dry_checkpoint), "--seed", "2",
+         "--out", str(dry_checkpoint.parent / "never.pt")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "held out 5000 of the 60k training images, seed 1" in result.stderr
+    assert "(use its seed)" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (dry_checkpoint.parent / "never.pt").exists()
+
+
 def test_train_reports_a_missing_mnist_folder_in_one_line(repo_root, tmp_path):
     result = subprocess.run(
         [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
