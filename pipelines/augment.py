@@ -33,7 +33,7 @@ class AugmentConfig:
 
 
 def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Tensor:
-    return torch.rand(n, generator=gen) * (high - low) + low
+    return torch.rand(n, generator=gen, device=gen.device) * (high - low) + low
 
 
 def _affine_grid(n: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -46,7 +46,7 @@ def _affine_grid(n: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tens
     cos, sin = torch.cos(angle), torch.sin(angle)
     # The grid maps output to input, so dividing by the scale makes the digit bigger.
     sx, sy = 1 / (scale * (1 + aspect)), 1 / (scale * (1 - aspect))
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, device=gen.device)
     theta[:, 0, 0] = sx * cos
     theta[:, 0, 1] = sx * (-sin + shear * cos)
     theta[:, 1, 0] = sy * sin
@@ -57,20 +57,24 @@ def _affine_grid(n: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tens
 
 def _elastic_offsets(n: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     # A coarse random field upsampled smoothly bends strokes without tearing them.
-    coarse = torch.randn(n, 2, 4, 4, generator=gen)
+    coarse = torch.randn(n, 2, 4, 4, generator=gen, device=gen.device)
     field = F.interpolate(coarse, size=(28, 28), mode="bicubic", align_corners=False)
-    active = (torch.rand(n, generator=gen) < cfg.p_elastic).float().view(n, 1, 1, 1)
+    active = torch.rand(n, generator=gen, device=gen.device) < cfg.p_elastic
+    active = active.float().view(n, 1, 1, 1)
     return (field * active * cfg.elastic_px * (2 / 28)).permute(0, 2, 3, 1)
 
 
 def _pick(n: int, p: float, gen: torch.Generator) -> torch.Tensor:
-    return (torch.rand(n, generator=gen) < p).view(n, 1, 1, 1)
+    return (torch.rand(n, generator=gen, device=gen.device) < p).view(n, 1, 1, 1)
 
 
 def augment(
     images: torch.Tensor, gen: torch.Generator, cfg: AugmentConfig = AugmentConfig()
 ) -> torch.Tensor:
-    """Distort a batch of N x 1 x 28 x 28 images in [0, 1] (white on black)."""
+    """Distort a batch of N x 1 x 28 x 28 images in [0, 1] (white on black).
+
+    ``gen`` draws every random choice and must live on the images' device (CPU or CUDA).
+    """
     n = images.shape[0]
     grid = _affine_grid(n, cfg, gen) + _elastic_offsets(n, cfg, gen)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -81,12 +85,12 @@ def augment(
     out = torch.where(_pick(n, cfg.p_thicker, gen), thicker, out)
     out = torch.where(_pick(n, cfg.p_thinner, gen), (out + thinner) / 2, out)
 
-    kernel = torch.tensor([1.0, 2.0, 1.0])
+    kernel = torch.tensor([1.0, 2.0, 1.0], device=images.device)
     kernel = (kernel[:, None] * kernel[None, :] / 16).view(1, 1, 3, 3)
     blurred = F.conv2d(out, kernel, padding=1)
     out = torch.where(_pick(n, cfg.p_blur, gen), blurred, out)
 
     sigma = _uniform(n, 0.02, 0.12, gen).view(n, 1, 1, 1)
-    noisy = out + torch.randn(out.shape, generator=gen) * sigma
+    noisy = out + torch.randn(out.shape, generator=gen, device=gen.device) * sigma
     out = torch.where(_pick(n, cfg.p_noise, gen), noisy, out)
     return out.clamp_(0.0, 1.0)

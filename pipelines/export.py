@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipelines.model import DigitNet  # noqa: E402
+from pipelines.model import ARCHITECTURE, DigitNet  # noqa: E402
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -34,7 +34,10 @@ class ExportError(Exception):
 
 
 def load_model(checkpoint: dict) -> DigitNet:
-    """The evaluation-mode network from a checkpoint dict."""
+    """The evaluation-mode network from a checkpoint dict; only a DigitNet ships."""
+    if checkpoint.get("architecture", ARCHITECTURE) != ARCHITECTURE:
+        raise ExportError(f"a {checkpoint['architecture']} does not ship: only a DigitNet "
+                          "is fast enough for the reader (distil it into one, train.py --teacher)")
     model = DigitNet()
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
@@ -122,7 +125,7 @@ def build_card(checkpoint: dict, model: DigitNet, version: str, onnx_name: str,
 
 def export(checkpoint_path: Path, version: str, out_dir: Path) -> Path:
     """Export, check, and write model + card; returns the card's path."""
-    checkpoint = torch.load(checkpoint_path, weights_only=False)
+    checkpoint = torch.load(checkpoint_path, weights_only=False, map_location="cpu")
     model = load_model(checkpoint)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

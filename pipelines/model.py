@@ -48,3 +48,43 @@ class DigitNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised N x 1 x 28 x 28 images -> N x 10 logits (uncalibrated)."""
         return self.head(self.features(x))
+
+
+TEACHER_ARCHITECTURE = ("conv3x3(64)x2-pool-conv(128)x2-pool-conv(256)x2-pool-fc256-fc10, "
+                        "batch norm")
+
+
+class TeacherNet(nn.Module):
+    """A wider, deeper CNN that only teaches DigitNet (``train.py --teacher``); never shipped.
+
+    Too slow for the reader's throughput target on a CPU core, which is why its knowledge
+    reaches users through a distilled DigitNet rather than directly.
+    """
+
+    def __init__(self, dropout: float = 0.3):
+        super().__init__()
+        self.features = nn.Sequential(
+            *_conv(1, 64), *_conv(64, 64),
+            nn.MaxPool2d(2),  # 14x14
+            *_conv(64, 128), *_conv(128, 128),
+            nn.MaxPool2d(2),  # 7x7
+            *_conv(128, 256), *_conv(256, 256),
+            nn.MaxPool2d(2),  # 3x3
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(256 * 3 * 3, 256, bias=False),
+            nn.BatchNorm1d(256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(256, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised N x 1 x 28 x 28 images -> N x 10 logits (uncalibrated)."""
+        return self.head(self.features(x))
+
+
+NETWORKS = {ARCHITECTURE: DigitNet, TEACHER_ARCHITECTURE: TeacherNet}
+"""Each architecture's description (as checkpoints record it) -> its class."""

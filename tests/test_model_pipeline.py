@@ -12,6 +12,7 @@ import torch
 
 from pipelines import export as export_mod
 from pipelines.evaluate import expected_calibration_error
+from pipelines.model import ARCHITECTURE
 from pipelines.pairs import touching_pair, touching_pairs
 from postread.classify import OnnxDigitClassifier, load_card, load_classifier
 from postread.errors import ModelError
@@ -73,6 +74,80 @@ def test_a_fine_tune_must_hold_out_what_its_start_held_out(dry_checkpoint, repo_
     assert "held out 5000 of the 60k training images, seed 1" in result.stderr
     assert "(use its seed)" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (dry_checkpoint.parent / "never.pt").exists()
+
+
+def _train(repo_root, mnist_dir, *options):
+    return subprocess.run(
+        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
+         "--mnist", str(mnist_dir), "--threads", "1", *map(str, options)],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def dry_teacher(tmp_path_factory, repo_root, mnist_dir):
+    out = tmp_path_factory.mktemp("teacher") / "teacher.pt"
+    result = _train(repo_root, mnist_dir, "--teacher-net", "--model-seed", 11, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_a_digitnet_distilled_from_teachers_records_them(dry_teacher, repo_root, mnist_dir,
+                                                         tmp_path):
+    out = tmp_path / "student.pt"
+    result = _train(repo_root, mnist_dir, "--teacher", dry_teacher, "--teacher", dry_teacher,
+                    "--distill-temperature", 3, "--distill-weight", 0.8, "--out", out)
+    assert result.returncode == 0, result.stderr
+    student = torch.load(out, weights_only=False)
+    teacher = torch.load(dry_teacher, weights_only=False)
+    assert student["architecture"] == ARCHITECTURE != teacher["architecture"]
+    assert student["recipe"]["teachers"] == [str(dry_teacher)] * 2
+    assert student["recipe"]["distillation"] == {"temperature": 3.0, "weight": 0.8}
+    assert teacher["recipe"]["model_seed"] == 11 and teacher["recipe"]["seed"] == 1
+    assert export_mod.load_model(student)  # a DigitNet: it ships
+
+
+def test_a_teacher_net_does_not_ship(dry_teacher, tmp_path):
+    with pytest.raises(export_mod.ExportError, match="does not ship"):
+        export_mod.export(dry_teacher, "0.0.1", tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_teacher_must_not_have_trained_on_the_validation_split(dry_teacher, repo_root,
+                                                                 mnist_dir, tmp_path):
+    result = _train(repo_root, mnist_dir, "--teacher", dry_teacher, "--seed", 2,
+                    "--out", tmp_path / "never.pt")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: --teacher {dry_teacher} held out 5000 of the 60k")
+    assert not (tmp_path / "never.pt").exists()
+
+
+def test_distillation_loss_is_zero_only_at_the_teachers_average():
+    from pipelines.train import distillation_loss
+
+    inputs = torch.zeros(4, 1, 28, 28)
+    first, second = torch.randn(4, 10), torch.randn(4, 10)
+    teachers = [lambda _: first, lambda _: second]
+    average = (first.softmax(1) + second.softmax(1)) / 2
+    assert float(distillation_loss(average.log(), teachers, inputs, 1.0)) == pytest.approx(
+        0.0, abs=1e-6)
+    assert float(distillation_loss(first, teachers, inputs, 1.0)) > 1e-3
+
+
+def test_weight_average_follows_the_model_and_copies_its_counters():
+    from pipelines.model import DigitNet
+    from pipelines.train import WeightAverage
+
+    model = DigitNet()
+    average = WeightAverage(model)
+    start = average.module.head[-1].bias.detach().clone()
+    with torch.no_grad():
+        model.head[-1].bias.add_(1.0)
+    model.train()(torch.randn(2, 1, 28, 28))  # batch norm counts a step
+    average.update(model)
+    # The first update weighs the model by 1 - 2/11 (the warm-up), the start by 2/11.
+    assert torch.allclose(average.module.head[-1].bias, start + 9 / 11, atol=1e-6)
+    assert int(average.module.features[1].num_batches_tracked) == 1
 
 
 def test_train_reports_a_missing_mnist_folder_in_one_line(repo_root, tmp_path):
