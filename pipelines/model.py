@@ -17,7 +17,31 @@ def _conv(in_channels: int, out_channels: int, kernel: int = 3) -> list[nn.Modul
     ]
 
 
-class DigitNet(nn.Module):
+def _head(features: int, hidden: int, dropout: float) -> nn.Sequential:
+    """Flattened features -> one hidden layer -> 10 logits."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(features, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, 10),
+    )
+
+
+class _ConvNet(nn.Module):
+    """Convolutional ``features`` then a ``head`` (the layout both networks share)."""
+
+    features: nn.Sequential
+    head: nn.Sequential
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised N x 1 x 28 x 28 images -> N x 10 logits (uncalibrated)."""
+        return self.head(self.features(x))
+
+
+class DigitNet(_ConvNet):
     """A small CNN for 28x28 digits, sized so ONNX Runtime runs it > 5,000 digits/s on a core.
 
     Wider or deeper variants (two 3x3 convs at 28x28) scored no better on validation
@@ -35,26 +59,14 @@ class DigitNet(nn.Module):
             *_conv(64, 128),
             nn.MaxPool2d(2),  # 3x3
         )
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(128 * 3 * 3, 128, bias=False),
-            nn.BatchNorm1d(128),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(128, 10),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised N x 1 x 28 x 28 images -> N x 10 logits (uncalibrated)."""
-        return self.head(self.features(x))
+        self.head = _head(128 * 3 * 3, 128, dropout)
 
 
 TEACHER_ARCHITECTURE = ("conv3x3(64)x2-pool-conv(128)x2-pool-conv(256)x2-pool-fc256-fc10, "
                         "batch norm")
 
 
-class TeacherNet(nn.Module):
+class TeacherNet(_ConvNet):
     """A wider, deeper CNN that only teaches DigitNet (``train.py --teacher``); never shipped.
 
     Too slow for the reader's throughput target on a CPU core, which is why its knowledge
@@ -71,19 +83,7 @@ class TeacherNet(nn.Module):
             *_conv(128, 256), *_conv(256, 256),
             nn.MaxPool2d(2),  # 3x3
         )
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(256 * 3 * 3, 256, bias=False),
-            nn.BatchNorm1d(256),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(256, 10),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised N x 1 x 28 x 28 images -> N x 10 logits (uncalibrated)."""
-        return self.head(self.features(x))
+        self.head = _head(256 * 3 * 3, 256, dropout)
 
 
 NETWORKS = {ARCHITECTURE: DigitNet, TEACHER_ARCHITECTURE: TeacherNet}
