@@ -47,5 +47,4 @@ def touching_pair(first: np.ndarray, second: np.ndarray, rng: np.random.Generato
 def touching_pairs(images: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` touching pairs drawn from ``images`` (N x 28 x 28 uint8), as count x 28 x 28."""
     picks = rng.integers(0, len(images), (count, 2))
-    return np.stack([touching_pair(images[a], images[b], rng) for a, b in picks]) \
-        if count else np.zeros((0, 28, 28), np.uint8)
+    return np.stack([touching_pair(images[a], images[b], rng) for a, b in picks])

@@ -249,7 +249,6 @@ def train(args: argparse.Namespace, command: str = "") -> dict:
 
     model = (load_network(start, device) if start is not None
              else NETWORKS[architecture]().to(device))
-    # An exponential moving average of the weights generalises better than the last step.
     ema = WeightAverage(model)
     steps_per_epoch = max(1, len(train_x) // args.batch_size)
     if args.dry_run:
@@ -271,9 +270,11 @@ def train(args: argparse.Namespace, command: str = "") -> dict:
         total_loss = torch.zeros((), device=device)
         for step in range(steps_per_epoch):
             idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-            digits = to_input(train_x_t[idx])
-            pairs = to_input(touching_pairs(train_x, pairs_per_batch, pair_rng)).to(device)
-            inputs = normalise(augment(torch.cat([digits, pairs]), gen))
+            batch = to_input(train_x_t[idx])
+            if pairs_per_batch:
+                pairs = to_input(touching_pairs(train_x, pairs_per_batch, pair_rng))
+                batch = torch.cat([batch, pairs.to(device)])
+            inputs = normalise(augment(batch, gen))
             logits = model(inputs)
             loss = F.cross_entropy(logits[:len(idx)], train_y_t[idx])
             if teachers:

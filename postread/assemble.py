@@ -94,7 +94,7 @@ class CodeFormat:
         """The digit counts this field may hold: in auto, a line-end code is a US ZIP."""
         if field.kind is FieldKind.BOXES:
             return self.boxes
-        if self.name == "auto" and field.line_end:
+        if self.name == "auto" and field.row.line_end:
             return tuple(n for n in self.freeform if n in LINE_END_DIGITS)
         return self.freeform
 
@@ -186,7 +186,7 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
     # Readings weighed against the chosen one: every count the format allows, also where
     # the row's place narrows the choice (a line-end ZIP read 5 digits over a cheaper 4).
     weighed = fmt.freeform
-    if field.zip4 and ZIP4_DIGITS in counts:
+    if field.row.zip4 and ZIP4_DIGITS in counts:
         # 5 + 4 digits around the hyphen, whatever the ink suggests
         counts = weighed = (ZIP4_DIGITS,)
     paths = best_paths(lat, per_arc, tuple(range(1, MAX_FREEFORM + 1)))
@@ -331,13 +331,13 @@ def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
     if best.empty_inside:
         problems.append("empty box in the field")
     problems.extend(best.doubts)
-    if best.field.partial:
+    if best.field.row.partial:
         problems.append("the row goes on past the field (cut short, or half a ZIP+4?)")
-    if best.field.misplaced:
+    if best.field.row.misplaced:
         # Sender's and postage rows only win where no recipient's row is seen; on 2,800
         # development envelopes none of the 4 that won was the code.
-        problems.append(f"the row is {best.field.misplaced} (not the recipient's code?)")
-    if best.field.zip4 and count != ZIP4_DIGITS:
+        problems.append(f"the row is {best.field.row.misplaced} (not the recipient's code?)")
+    if best.field.row.zip4 and count != ZIP4_DIGITS:
         problems.append(f"{count} digits in a hyphenated ZIP+4 field (9 expected)")
     if best.confidence < review_below:
         # Three decimals, cut rather than rounded: 0.9891 is "0.989 below 0.99", never
@@ -391,9 +391,9 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
         return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
                         fmt.name, field=empty.field, candidates=tuple(fields))
     least, kind_of_text = ((WORDLIKE_CONFIDENCE, "its marks stand like a word's letters")
-                           if best.field.wordlike else
+                           if best.field.row.wordlike else
                            (MIN_FREEFORM_CONFIDENCE, "text or numbers"))
-    if best.field.kind is FieldKind.FREEFORM and best.digits and not best.field.zip4 \
+    if best.field.kind is FieldKind.FREEFORM and best.digits and not best.field.row.zip4 \
             and best.confidence < least:
         # Words and street numbers read as digits only half-heartedly; a written code
         # the classifier is this unsure of is rare, and a person sees the guess here.

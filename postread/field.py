@@ -97,9 +97,7 @@ def _to_field(view: View, found: Found, image_bgr: np.ndarray) -> CodeField:
         return soft_ink(pixels, lines, outlines)
 
     return CodeField(box=mapping.box, kind=kind, score=found.score, evidence=evidence,
-                     cells=cells, cut_ink=cut_ink, zip4=found.zip4,
-                     partial=found.partial, line_end=found.line_end,
-                     misplaced=found.misplaced, wordlike=found.wordlike)
+                     cells=cells, cut_ink=cut_ink, row=found.row)
 
 
 def _outline_band(cells: tuple[Box, ...], origin: Box, shape: tuple[int, int]) -> np.ndarray:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from postread.field_view import Found, View, components_with_stats, mend_across
+from postread.records import RowTraits
 from postread.segment import digits_in, lifted_bar
 
 MIN_DIGITS, MAX_DIGITS = 4, 9
@@ -386,13 +387,14 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
         (_inside_ring((x0, y0, x1 - x0, y1 - y0), ctx.rings), 0.25, "inside a postmark ring"),
     )
     misplaced = ", ".join(note for hit, _, note in places if hit)
+    wordlike = _lowercase(word)
     penalties = places + (
         (y1 > 0.94 * ctx.height, 0.2, "on the bottom edge (barcode ticks?)"),
         (median([m.w / m.h for m in word]) < 0.3, 0.2, "all marks thin like ticks"),
         (min(m.h for m in word) < 0.7 * height, 0.1, "uneven heights (letters?)"),
         (len(word) == MAX_DIGITS and bonus <= 0, 0.1, "9 marks with no ZIP+4 hyphen (a word?)"),
         (_printed(word), 0.1, "even heights and baseline (printed text?)"),
-        (wordlike := _lowercase(word), 0.1, "small marks under one x-height (a word?)"),
+        (wordlike, 0.1, "small marks under one x-height (a word?)"),
     )
     for hit, cost, note in penalties:
         if hit:
@@ -409,8 +411,8 @@ def _score(word: list[Mark], last: bool, alone: bool, ctx: _Context, bonus: floa
     evidence = f"free-form row of {digits} digit-sized marks, " + ", ".join(notes)
     return Found(rect=rect, kind="freeform", score=round(float(np.clip(score, 0.01, 0.85)), 3),
                  evidence=evidence, cells=tuple((m.x, m.y, m.w, m.h) for m in word),
-                 zip4=bonus > 0, partial=partial, line_end=last and not alone,
-                 misplaced=misplaced, wordlike=wordlike)
+                 row=RowTraits(zip4=bonus > 0, partial=partial, line_end=last and not alone,
+                               misplaced=misplaced, wordlike=wordlike))
 
 
 def _without_rules(ink: np.ndarray) -> np.ndarray:
@@ -424,17 +426,17 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     span = max(9, width // RULE_BRIDGE)
     upright, level = _runs(ink, int(0.2 * height), 0), _runs(ink, int(0.1 * width), 1)
     taken = []
-    for run, across in ((upright, (1, span)), (level, (span, 1))):
+    # An upright rule goes with its soft edges (two pixels either side): a sliver left
+    # beside it would later look like ink on both sides of it. A level "rule" may be a
+    # digit's long stroke (a 2's tail on a small view), which its edges keep joined to it.
+    for run, across, edges in ((upright, (1, span), (1, 5)), (level, (span, 1), None)):
         x, y, w, h = cv2.boundingRect(run)
         if w == 0:
             continue
         window = (slice(max(0, y - span), y + h + span), slice(max(0, x - span), x + w + span))
         rule = run[window]
-        if run is upright:
-            # With its soft edges (two pixels either side): a sliver left beside it would
-            # later look like ink on both sides of it. A level "rule" may be a digit's long
-            # stroke (a 2's tail on a small view), which its edges keep joined to the digit.
-            rule = cv2.dilate(rule, np.ones((1, 5), np.uint8)) & ink[window]
+        if edges:
+            rule = cv2.dilate(rule, np.ones(edges, np.uint8)) & ink[window]
         rest[window] = cv2.subtract(rest[window], rule)
         taken.append((window, rule, across))
     # A digit a rule runs through comes apart where the rule was (a label's edge through

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from postread.records import RowTraits
+
 WORK_LONG_SIDE = 1200
 """Long side of the working view in pixels."""
 MAX_SKEW_DEG = 10.0
@@ -457,18 +459,8 @@ class Found:
     """Why it was found and scored so."""
     cells: tuple[tuple[int, int, int, int], ...] = ()
     """Box rows: each box (x, y, w, h) in the working view; free-form: each digit's ink box."""
-    zip4: bool = False
-    """Free-form: two groups joined by a hyphen (US ZIP+4)."""
-    partial: bool = False
-    """Free-form: the row goes on past the field (half a ZIP+4, or cut short)."""
-    line_end: bool = False
-    """Free-form: the row ends a line of writing after other words (a US ZIP after city and
-    state)."""
-    misplaced: str = ""
-    """Free-form: where the row lies, when that is the sender's or the post's place (in the
-    sender's corner, ...); empty otherwise."""
-    wordlike: bool = False
-    """Free-form: the marks stand like lowercase letters (a town's name, not digits)."""
+    row: RowTraits = RowTraits()
+    """Free-form: what was seen of the row, handed on to its ``CodeField``."""
 
 
 def mend_across(ink: np.ndarray, line: np.ndarray, kernel: tuple[int, int]) -> None:

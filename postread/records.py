@@ -61,6 +61,24 @@ class Scan:
 
 
 @dataclass(frozen=True)
+class RowTraits:
+    """What the locator saw of a free-form row that reading must weigh (none for box rows)."""
+
+    zip4: bool = False
+    """Two digit groups joined by a hyphen (US ZIP+4): the code must have 5 + 4 digits."""
+    partial: bool = False
+    """The row goes on past the field (a hyphen and digits, or a digit right after): half
+    a ZIP+4, or cut short."""
+    line_end: bool = False
+    """The row ends a line of writing after other words (a US ZIP after city and state)."""
+    misplaced: str = ""
+    """Where the row lies, when that is the sender's or the post's place (in the sender's
+    corner, in the postage band, inside a postmark ring); empty otherwise."""
+    wordlike: bool = False
+    """The marks stand like lowercase letters (a town's name read as digits?)."""
+
+
+@dataclass(frozen=True)
 class CodeField:
     """A candidate postal-code field on a scan, with the evidence that found it."""
 
@@ -80,17 +98,8 @@ class CodeField:
     cut_ink: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
     """Cuts the ink mask when first asked (``locate`` finds up to six candidates a scan, and
     most are never read: cutting them all was a tenth of the reading time)."""
-    zip4: bool = False
-    """Free-form: two digit groups joined by a hyphen, so the code must have 5 + 4 digits."""
-    partial: bool = False
-    """Free-form: the row goes on past the field (a hyphen and digits, or a digit right after)."""
-    line_end: bool = False
-    """Free-form: the row ends a line of writing (a US ZIP after city and state), not alone."""
-    misplaced: str = ""
-    """Free-form: where the row lies, when that is the sender's or the post's place (in the
-    sender's corner, in the postage band, inside a postmark ring); empty otherwise."""
-    wordlike: bool = False
-    """Free-form: the marks stand like lowercase letters (a town's name read as digits?)."""
+    row: RowTraits = RowTraits()
+    """Free-form: what the locator saw of the row (ZIP+4 hyphen, cut short, ...)."""
 
     def ink_mask(self) -> np.ndarray | None:
         """``ink``, or what ``cut_ink`` cuts (it keeps what it cut: asking again is free)."""

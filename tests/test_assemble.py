@@ -7,7 +7,7 @@ import pytest
 from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_image
 from postread.classify import load_classifier
-from postread.records import CodeField, FieldKind, Status
+from postread.records import CodeField, FieldKind, RowTraits, Status
 
 
 class ScriptedClassifier:
@@ -129,7 +129,7 @@ def freeform_field(score: float, zip4: bool = False) -> CodeField:
     for i in range(5):
         cv2.ellipse(ink, (45 + 70 * i, 60), (22, 38), 0, 0, 360, 255, 7)
     return CodeField(box=(0, 0, 420, 120), kind=FieldKind.FREEFORM, score=score,
-                     evidence="drawn row", ink=ink, zip4=zip4)
+                     evidence="drawn row", ink=ink, row=RowTraits(zip4=zip4))
 
 
 def test_an_unsure_row_is_no_code_but_an_unsure_zip4_goes_to_review():

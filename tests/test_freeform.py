@@ -10,7 +10,7 @@ from postread.classify import load_classifier
 from postread.field import locate
 from postread.field_freeform import Mark, _fits, _join_pieces, _runs, _zip4, find_freeform
 from postread.field_view import View
-from postread.records import CodeField, FieldKind, Status
+from postread.records import CodeField, FieldKind, RowTraits, Status
 from postread.segment import _marks
 from postread.segment_lattice import _digit_width, _row_height, _row_ink, best_paths, lattice
 
@@ -29,9 +29,10 @@ class SureClassifier:
         return out
 
 
-def field_of(ink: np.ndarray, **extra) -> CodeField:
+def field_of(ink: np.ndarray, **traits) -> CodeField:
+    """A free-form field of ``ink`` whose row the locator saw with ``traits`` (RowTraits)."""
     return CodeField(box=(0, 0, ink.shape[1], ink.shape[0]), kind=FieldKind.FREEFORM,
-                     score=0.7, evidence="drawn", ink=ink, **extra)
+                     score=0.7, evidence="drawn", ink=ink, row=RowTraits(**traits))
 
 
 def row_ink(marks: str, width: int = 520, height: int = 120) -> np.ndarray:
@@ -270,7 +271,7 @@ def test_a_row_in_the_senders_corner_is_said_and_goes_to_review():
     cv2.putText(ink, "79226", (60, 160), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.0, 255, 2)
     view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     corner = [f for f in find_freeform(view) if len(f.cells) == 5 and f.rect[1] > 130]
-    assert corner and all("in the sender's corner" in f.misplaced for f in corner)
+    assert corner and all("in the sender's corner" in f.row.misplaced for f in corner)
     # Chosen for want of a better row, it is not accepted however sure its digits.
     image = np.zeros((200, 600, 3), np.uint8)
     read = assemble(image, [field_of(row_ink("ooooo"), misplaced="in the sender's corner")],
@@ -285,7 +286,7 @@ def test_a_row_after_words_on_its_line_ends_the_line():
     cv2.putText(ink, "4025", (700, 100), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
     view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     rows = {len(f.cells): f for f in find_freeform(view)}
-    assert rows[5].line_end and not rows[4].line_end
+    assert rows[5].row.line_end and not rows[4].row.line_end
 
 
 def test_a_large_digit_broken_across_its_middle_stays_one_mark():
@@ -339,9 +340,9 @@ def test_a_row_continued_past_a_hyphen_is_flagged():
     cv2.putText(ink, "12345-6789", (100, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
     view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     found = find_freeform(view)
-    assert any(f.zip4 and len(f.cells) == 9 for f in found)
-    halves = [f for f in found if len(f.cells) in (4, 5) and not f.zip4]
-    assert len(halves) == 2 and all(f.partial for f in halves)
+    assert any(f.row.zip4 and len(f.cells) == 9 for f in found)
+    halves = [f for f in found if len(f.cells) in (4, 5) and not f.row.zip4]
+    assert len(halves) == 2 and all(f.row.partial for f in halves)
 
 
 @pytest.mark.parametrize("seed", [0, 5])
@@ -380,8 +381,8 @@ def test_a_printed_town_name_stands_like_a_word_and_needs_a_sure_reading():
     rows = find_freeform(view)
     town = [f for f in rows if f.rect[1] < 300]
     code = [f for f in rows if f.rect[1] > 330]
-    assert town and all(f.wordlike for f in town)
-    assert code and not any(f.wordlike for f in code)
+    assert town and all(f.row.wordlike for f in town)
+    assert code and not any(f.row.wordlike for f in code)
     # Read at 0.9 a digit (0.66 for four), a word-like row is no code; a plain row is one.
     image = np.zeros((200, 600, 3), np.uint8)
     word = assemble(image, [field_of(row_ink("oooo"), wordlike=True)],

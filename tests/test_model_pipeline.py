@@ -18,15 +18,19 @@ from postread.classify import OnnxDigitClassifier, load_card, load_classifier
 from postread.errors import ModelError
 
 
+def _train(repo_root, mnist_dir, *options):
+    """``train.py --dry-run`` in a subprocess, as a person runs it."""
+    return subprocess.run(
+        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
+         "--mnist", str(mnist_dir), "--threads", "1", *map(str, options)],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
 @pytest.fixture(scope="module")
 def dry_checkpoint(tmp_path_factory, repo_root, mnist_dir):
     out = tmp_path_factory.mktemp("train") / "dry.pt"
-    result = subprocess.run(
-        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
-         "--mnist", str(mnist_dir), "--out", str(out), "--threads", "1",
-         "--pairs-share", "0.1"],
-        capture_output=True, text=True, timeout=300,
-    )
+    result = _train(repo_root, mnist_dir, "--out", out, "--pairs-share", 0.1)
     assert result.returncode == 0, result.stderr
     assert "val acc" in result.stdout
     return out
@@ -64,24 +68,12 @@ def test_touching_pairs_are_one_wide_mark_in_mnist_form(mnist_dir):
 def test_a_fine_tune_must_hold_out_what_its_start_held_out(dry_checkpoint, repo_root,
                                                            mnist_dir):
     # The start (seed 1) was trained on images seed 2 would hold out for validation.
-    result = subprocess.run(
-        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
-         "--mnist", str(mnist_dir), "--init", str(dry_checkpoint), "--seed", "2",
-         "--out", str(dry_checkpoint.parent / "never.pt")],
-        capture_output=True, text=True, timeout=300,
-    )
+    result = _train(repo_root, mnist_dir, "--init", dry_checkpoint, "--seed", 2,
+                    "--out", dry_checkpoint.parent / "never.pt")
     assert result.returncode == 2
     assert "held out 5000 of the 60k training images, seed 1" in result.stderr
     assert "(use its seed)" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (dry_checkpoint.parent / "never.pt").exists()
-
-
-def _train(repo_root, mnist_dir, *options):
-    return subprocess.run(
-        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
-         "--mnist", str(mnist_dir), "--threads", "1", *map(str, options)],
-        capture_output=True, text=True, timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +96,7 @@ def test_a_digitnet_distilled_from_teachers_records_them(dry_teacher, repo_root,
     assert student["recipe"]["teachers"] == [str(dry_teacher)] * 2
     assert student["recipe"]["distillation"] == {"temperature": 3.0, "weight": 0.8}
     assert teacher["recipe"]["model_seed"] == 11 and teacher["recipe"]["seed"] == 1
-    assert export_mod.load_model(student)  # a DigitNet: it ships
+    export_mod.load_model(student)  # a DigitNet ships: no ExportError
 
 
 def test_a_teacher_net_does_not_ship(dry_teacher, tmp_path):
@@ -151,11 +143,7 @@ def test_weight_average_follows_the_model_and_copies_its_counters():
 
 
 def test_train_reports_a_missing_mnist_folder_in_one_line(repo_root, tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
-         "--mnist", str(tmp_path), "--out", str(tmp_path / "x.pt")],
-        capture_output=True, text=True, timeout=120,
-    )
+    result = _train(repo_root, tmp_path, "--out", tmp_path / "x.pt")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ")
     assert "train-images-idx3-ubyte.gz: MNIST file is missing" in result.stderr
