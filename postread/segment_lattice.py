@@ -341,6 +341,11 @@ class Path:
         """The digits read."""
         return "".join(str(int(np.argmax(p))) for p in self.probabilities)
 
+    @property
+    def confidence(self) -> float:
+        """The classifier's alone: the product of the digits' probabilities (no shape prior)."""
+        return float(np.prod(self.probabilities.max(axis=1)))
+
 
 def best_paths(lat: Lattice, probabilities: list[np.ndarray], counts: tuple[int, ...]
                ) -> dict[int, Path]:

@@ -264,6 +264,25 @@ def test_a_code_ending_an_address_line_must_read_as_a_us_zip():
     assert any("another cut of the row reads 3333 " in d for d in zip_cut.doubts)
 
 
+class FlatUnsureClassifier(SureClassifier):
+    """As SureClassifier, but unsure (0.9) of a crop wider than tall: a wide mark read whole."""
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        out = super().probabilities(crops)
+        flat = (crops.max(axis=1) > 0).sum(axis=1) > (crops.max(axis=2) > 0).sum(axis=1)
+        out[flat, self.digit] = 0.9
+        return out
+
+
+def test_a_rival_cut_read_less_surely_than_the_chosen_one_is_no_doubt():
+    # The same line-end ZIP; now the classifier reads the touching pair whole less surely
+    # than its two halves. The 4-digit reading is still the cheaper by shape, but the
+    # digits agree with the format: nothing for a person to decide.
+    zip_cut = read(row_ink("owoo"), line_end=True, classifier=FlatUnsureClassifier(p=0.999))
+    assert zip_cut.code == "33333"
+    assert zip_cut.doubts == ()
+
+
 def test_a_row_in_the_senders_corner_is_said_and_goes_to_review():
     ink = np.zeros((900, 1600), np.uint8)
     for y, text in ((60, "Mary Johnson"), (90, "1167 Pine Rd"), (120, "Boston MA")):
