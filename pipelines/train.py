@@ -142,7 +142,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     optimiser.step(closure)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def split_order(seed: int, count: int = 60000) -> np.ndarray:

@@ -12,6 +12,7 @@ from postread.field_view import (
     ink_darkness,
     ink_mask,
     is_binarised_negative,
+    skew_angle,
 )
 from postread.records import FieldKind
 
@@ -117,6 +118,17 @@ def test_cells_are_left_to_right_in_scan_coordinates():
     assert xs == sorted(xs)
     height, width = env.image.shape[:2]
     assert all(0 <= x < width and 0 <= y < height for x, y, _, _ in cells)
+
+
+@pytest.mark.parametrize("degrees", [-7.0, -2.4, 0.0, 3.2, 9.0])
+def test_skew_is_measured_as_the_turn_that_levels_the_lines(degrees):
+    ink = np.zeros((500, 1200), np.uint8)
+    for y in range(100, 450, 40):
+        cv2.putText(ink, "Mary Johnson 1167 Pine Rd 12345", (60, y), cv2.FONT_HERSHEY_SIMPLEX,
+                    1.0, 255, 2)
+    turned = cv2.warpAffine(ink, cv2.getRotationMatrix2D((600, 250), degrees, 1.0), (1200, 500),
+                            flags=cv2.INTER_NEAREST)
+    assert skew_angle(turned) == pytest.approx(-degrees, abs=0.21)
 
 
 def test_binarised_negative_is_detected():
