@@ -27,6 +27,10 @@ PRINT_EVENNESS = 0.045
 """Marks whose heights and baselines vary less than this (times their height) are type."""
 MIN_ZIP = 5
 """Digits before a ZIP+4's hyphen."""
+ZIP4_EXTRA_MARKS = 2
+"""Marks a ZIP+4 may have beyond its 9 digits: pieces of broken digits that did not
+overlap their digit (a bold 2's detached stem), which segmentation joins or skips. The
+hyphen between 5 and 4 written digit-sized marks is evidence enough of a code."""
 ZIP_REACH = 1.2
 """How far (times the digits' height) a ZIP's cut-off first digit may stand from the rest."""
 WORD_GAPS = (0.45, 0.7, 1.0)
@@ -204,14 +208,14 @@ def _words(line: list[Mark], gap: float) -> list[list[Mark]]:
     return words
 
 
-def _fits(word: list[Mark]) -> bool:
+def _fits(word: list[Mark], most: int = MAX_DIGITS) -> bool:
     """True when the word may hold 4-9 digits (a wide mark may be one digit or two).
 
     Generous in a row of three marks or more: a mark at least as wide as tall may be two
     touching digits (a messy 9 and 7 run together are one mark about square); the
-    classifier decides the cut.
+    classifier decides the cut. More than ``most`` marks are no code.
     """
-    if len(word) > MAX_DIGITS:
+    if len(word) > most:
         return False
     count = _digit_count if len(word) < 3 else (
         lambda m: max(_digit_count(m), int(m.w / (0.5 * m.h))))
@@ -494,7 +498,8 @@ def find_freeform(view: View) -> list[Found]:
             options += [(w, w[-1] is line[-1], 0.05) for w in joined]
             for word, last, bonus in options:
                 key = tuple(id(m) for m in word)
-                if _fits(word) and key not in seen:
+                most = MAX_DIGITS + (ZIP4_EXTRA_MARKS if bonus > 0 else 0)
+                if _fits(word, most) and key not in seen:
                     seen.add(key)
                     found.append(_score(word, last, len(words) == 1, ctx, bonus))
     return found

@@ -364,6 +364,16 @@ def test_a_row_continued_past_a_hyphen_is_flagged():
     assert len(halves) == 2 and all(f.row.partial for f in halves)
 
 
+def test_a_zip4_with_a_detached_stroke_among_its_digits_is_still_one_row():
+    # A bold digit's stem left as a thin mark of its own: ten marks, still a ZIP+4 (and
+    # not nine marks too many for one code, leaving only its halves to read).
+    ink = np.zeros((300, 1200), np.uint8)
+    cv2.putText(ink, "12345-6789", (100, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
+    cv2.line(ink, (573, 150), (573, 198), 255, 2)  # a thin stroke just after the 9
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    assert any(f.row.zip4 and len(f.cells) == 10 for f in find_freeform(view))
+
+
 @pytest.mark.parametrize("seed", [0, 5])
 def test_digits_on_a_label_are_found(seed):
     # The label's edge and shadow enclose the digits: they must not swallow them.
