@@ -498,7 +498,7 @@ def find_freeform(view: View) -> list[Found]:
             options += [(w, w[-1] is line[-1], 0.05) for w in joined]
             for word, last, bonus in options:
                 key = tuple(id(m) for m in word)
-                most = MAX_DIGITS + (ZIP4_EXTRA_MARKS if bonus > 0 else 0)
+                most = MAX_DIGITS + (ZIP4_EXTRA_MARKS if bonus > 0 else 0)  # > 0: a ZIP+4
                 if _fits(word, most) and key not in seen:
                     seen.add(key)
                     found.append(_score(word, last, len(words) == 1, ctx, bonus))

@@ -365,8 +365,8 @@ def test_a_row_continued_past_a_hyphen_is_flagged():
 
 
 def test_a_zip4_with_a_detached_stroke_among_its_digits_is_still_one_row():
-    # A bold digit's stem left as a thin mark of its own: ten marks, still a ZIP+4 (and
-    # not nine marks too many for one code, leaving only its halves to read).
+    # A bold digit's stem left as a thin mark of its own: ten marks are still a ZIP+4,
+    # not a row with one mark too many for a code that leaves only its halves to read.
     ink = np.zeros((300, 1200), np.uint8)
     cv2.putText(ink, "12345-6789", (100, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
     cv2.line(ink, (573, 150), (573, 198), 255, 2)  # a thin stroke just after the 9
