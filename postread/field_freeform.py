@@ -493,12 +493,13 @@ def find_freeform(view: View) -> list[Found]:
             joined = _zip4(words, hyphens)
             # A word that is half of a hyphenated ZIP+4 is not a code on its own.
             halves = {id(m) for w in joined for m in w}
-            options = [(w, i == len(words) - 1, 0.0 if id(w[0]) not in halves else -0.15)
-                       for i, w in enumerate(words)]
-            options += [(w, w[-1] is line[-1], 0.05) for w in joined]
-            for word, last, bonus in options:
+            # (word, ends its line, score bonus, most marks it may have)
+            options = [(w, i == len(words) - 1, 0.0 if id(w[0]) not in halves else -0.15,
+                        MAX_DIGITS) for i, w in enumerate(words)]
+            options += [(w, w[-1] is line[-1], 0.05, MAX_DIGITS + ZIP4_EXTRA_MARKS)
+                        for w in joined]
+            for word, last, bonus, most in options:
                 key = tuple(id(m) for m in word)
-                most = MAX_DIGITS + (ZIP4_EXTRA_MARKS if bonus > 0 else 0)  # > 0: a ZIP+4
                 if _fits(word, most) and key not in seen:
                     seen.add(key)
                     found.append(_score(word, last, len(words) == 1, ctx, bonus))
