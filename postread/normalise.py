@@ -18,6 +18,8 @@ MNIST_STROKE = 0.11
 """Median MNIST stroke width relative to the digit's larger side (test set, 2A/P)."""
 STROKE_RANGE = (0.075, 0.16)
 """Relative stroke widths left alone (MNIST's 10th-90th percentile, roughly)."""
+SMALL_SIDE = 2 * FIT
+"""Digits whose ink is smaller than this (longer side, pixels) are enlarged to it first."""
 
 
 def stroke_width(binary: np.ndarray) -> float:
@@ -56,13 +58,31 @@ def _tight(ink: np.ndarray) -> np.ndarray:
     return ink[y:y + h, x:x + w]
 
 
+def _enlarge_small(ink: np.ndarray) -> np.ndarray:
+    """A digit smaller than ``SMALL_SIDE`` enlarged to it by cubic interpolation.
+
+    A low-resolution scan's digits are 9-15 pixels tall. Stroke widths are matched in
+    whole pixels, too coarse at that size, and a linear stretch to 20 x 20 blurs the
+    strokes: the classifier read such digits less surely than the same MNIST digits
+    (lowres development envelopes: 64.7% accepted, against 85% for the clean digits).
+    Enlarged first, the digit is matched finely and then shrunk into 20 x 20 by area
+    averaging, as MNIST's digits were.
+    """
+    side = max(ink.shape)
+    if side >= SMALL_SIDE:
+        return ink
+    factor = SMALL_SIDE / side
+    return cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+
+
 def to_mnist(ink: np.ndarray) -> np.ndarray:
     """Soft ink (0 paper .. 255 ink) of one digit -> 28 x 28 uint8 MNIST-style crop."""
     if not np.any(ink):
         return np.zeros((SIZE, SIZE), np.uint8)
+    ink = _enlarge_small(_tight(ink))
     # Pad before morphology so that dilation has room and erosion sees the true edge.
     pad = max(2, max(ink.shape) // 6)
-    ink = _tight(match_stroke(cv2.copyMakeBorder(_tight(ink), pad, pad, pad, pad,
+    ink = _tight(match_stroke(cv2.copyMakeBorder(ink, pad, pad, pad, pad,
                                                  cv2.BORDER_CONSTANT, value=0)))
     height, width = ink.shape
     factor = FIT / max(height, width)
