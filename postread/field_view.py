@@ -551,7 +551,9 @@ def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
     printed = box_colour_mask(crop_bgr) > 0
     if line_length:
         dark = (red < np.percentile(red, 80) - 40).astype(np.uint8) * 255
-        lines = cv2.dilate(line_mask(dark, line_length), np.ones((3, 3), np.uint8)) > 0
+        found = line_mask(dark, line_length)
+        lines = cv2.dilate(found, np.ones((3, 3), np.uint8)) > 0
+        lines &= ~_strokes_along(dark, found, line_length)
         if outlines is None:
             printed |= lines
         else:
@@ -568,6 +570,25 @@ def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
     low, core = 0.6 * level, max(float(np.percentile(strokes, 60)), level + 1.0)
     soft = (np.clip((dark - low) / (core - low), 0, 1) * 255).astype(np.uint8)
     return _bridge_print(soft, printed)
+
+
+def _strokes_along(dark: np.ndarray, lines: np.ndarray, line_length: int) -> np.ndarray:
+    """Where handwriting runs along a printed line: ink wider than the lines, not a bar.
+
+    Without colour a stroke written on a box's side is dropped with the outline: a 0 or a
+    9 against the side lost it and read 7 or 2 (binarised box rows: 89.3% exact, against
+    99.0% for the same digits read clean). Where a stroke lies along the line the ink is
+    wider than the line alone, and an opening by a square a pixel wider than the lines
+    keeps it. Straight bars at least twice ``line_length`` long (most of a box's side)
+    stay print all the same: a postage label's thick ticks are no digits.
+    """
+    if not lines.any():
+        return np.zeros(dark.shape, bool)
+    distance = cv2.distanceTransform(lines, cv2.DIST_L2, 3)
+    size = int(round(2 * float(np.percentile(distance[lines > 0], 95)))) + 1
+    thick = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((size, size), np.uint8))
+    bars = cv2.dilate(line_mask(thick, 2 * line_length), np.ones((3, 3), np.uint8))
+    return cv2.subtract(thick, bars) > 0
 
 
 def _within(binary: np.ndarray, band: np.ndarray | None) -> np.ndarray:

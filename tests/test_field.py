@@ -193,6 +193,27 @@ def test_binarised_box_row_with_straight_bars_inside_boxes():
     assert (inner > 128).mean(axis=1).max() > 0.8  # the 7's bar is still ink
 
 
+def test_a_stroke_written_along_a_box_side_stays_when_the_outline_goes():
+    # A binarised scan: a 0 whose left side runs down the box's left outline. The
+    # outline goes (no colour tells it from the pen), the 0's side stays.
+    image = paper()
+    cells = draw_boxes(image, 600, 450, 5, 70, 90, 8, (40, 40, 40), 2)
+    for index, (x, y, _, _) in enumerate(cells):
+        if index == 2:
+            cv2.ellipse(image, (x + 22, y + 45), (21, 32), 0, 0, 360, (30, 30, 30), 7)
+        else:
+            cv2.line(image, (x + 30, y + 15), (x + 40, y + 75), (30, 30, 30), 7)
+    binarised = np.where(image < 128, 0, 255).astype(np.uint8)
+    best = locate(binarised)[0]
+    assert best.kind is FieldKind.BOXES and len(best.cells) == 5
+    ink = best.ink_mask()
+    x, y, _, h = best.cells[2]
+    fx, fy = best.box[:2]
+    side = ink[y - fy:y - fy + h, x - fx - 2:x - fx + 3].max(axis=1) > 128
+    assert side[35:55].all()  # the 0's left side, on the outline
+    assert not side[:5].any() and not side[-5:].any()  # the outline above and below it
+
+
 def test_binarised_small_empty_box_row_is_a_box_row():
     # A binarised negative with the sender's small empty boxes: their sides are shorter
     # than the straight lines sought without colour, and their frames are no row of 0s.
