@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipelines.model import ARCHITECTURE, DigitNet  # noqa: E402
+from pipelines.model import ARCHITECTURE, DigitNet, load_network  # noqa: E402
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -38,9 +38,7 @@ def load_model(checkpoint: dict) -> DigitNet:
     if checkpoint.get("architecture", ARCHITECTURE) != ARCHITECTURE:
         raise ExportError(f"a {checkpoint['architecture']} does not ship: only a DigitNet "
                           "is fast enough for the reader (distil it into one, train.py --teacher)")
-    model = DigitNet()
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()
+    return load_network(checkpoint).eval()
 
 
 def export_onnx(model: DigitNet, path: Path) -> None:

@@ -88,3 +88,10 @@ class TeacherNet(_ConvNet):
 
 NETWORKS = {ARCHITECTURE: DigitNet, TEACHER_ARCHITECTURE: TeacherNet}
 """Each architecture's description (as checkpoints record it) -> its class."""
+
+
+def load_network(checkpoint: dict, device: torch.device | str = "cpu") -> nn.Module:
+    """The network a checkpoint describes, with its weights, on ``device``."""
+    network = NETWORKS[checkpoint["architecture"]]()
+    network.load_state_dict(checkpoint["state_dict"])
+    return network.to(device)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines import mnist  # noqa: E402
 from pipelines.augment import AugmentConfig, augment  # noqa: E402
 from pipelines.mnist import load_extra  # noqa: E402
-from pipelines.model import ARCHITECTURE, NETWORKS, TEACHER_ARCHITECTURE  # noqa: E402
+from pipelines.model import ARCHITECTURE, NETWORKS, TEACHER_ARCHITECTURE, load_network  # noqa: E402
 from pipelines.pairs import touching_pairs  # noqa: E402
 from postread.errors import DataError  # noqa: E402
 
@@ -191,13 +191,6 @@ def _check_unseen_validation(checkpoint: dict, source: str, args: argparse.Names
     if theirs is not None and theirs != validation_split(args):
         raise DataError(f"{source} held out {theirs}; this run would hold out "
                         f"{validation_split(args)}, images it was trained on (use its seed)")
-
-
-def load_network(checkpoint: dict, device: torch.device) -> torch.nn.Module:
-    """The network a checkpoint describes, with its weights, on ``device``."""
-    network = NETWORKS[checkpoint["architecture"]]()
-    network.load_state_dict(checkpoint["state_dict"])
-    return network.to(device)
 
 
 def load_teachers(args: argparse.Namespace, device: torch.device) -> list[torch.nn.Module]:

@@ -585,8 +585,7 @@ def _strokes_along(dark: np.ndarray, lines: np.ndarray, line_length: int) -> np.
     """
     if not lines.any():
         return np.zeros(dark.shape, bool)
-    distance = cv2.distanceTransform(lines, cv2.DIST_L2, 3)
-    size = int(round(2 * float(np.percentile(distance[lines > 0], 95)))) + 1
+    size = int(round(2 * _half_width(lines > 0))) + 1
     thick = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((size, size), np.uint8))
     bars = cv2.dilate(line_mask(thick, 2 * line_length), np.ones((3, 3), np.uint8))
     return cv2.subtract(thick, bars) > 0
@@ -625,12 +624,16 @@ def _paper_level(red: np.ndarray, printed: np.ndarray) -> np.ndarray | float:
     return cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def _half_width(mask: np.ndarray) -> float:
+    """Half the width of the lines in a bool ``mask`` (its widest parts: 95th percentile)."""
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    return float(np.percentile(distance[mask], 95))
+
+
 def _bridge_print(soft: np.ndarray, printed: np.ndarray) -> np.ndarray:
     """Refill strokes where a printed line crossing them was dropped out."""
     if not printed.any():
         return soft
-    mask = printed.astype(np.uint8)
-    half = float(np.percentile(cv2.distanceTransform(mask, cv2.DIST_L2, 3)[printed], 95))
-    size = 2 * int(np.ceil(half)) + 3
+    size = 2 * int(np.ceil(_half_width(printed))) + 3
     closed = cv2.morphologyEx(soft, cv2.MORPH_CLOSE, np.ones((size, size), np.uint8))
     return np.where(printed, closed, soft).astype(np.uint8)
