@@ -71,6 +71,29 @@ def ink_holes(view: View) -> list[Rect]:
     return _holes(view.ink, INK_HOLE_FILL) if view.colourless else []
 
 
+def widest_holes(holes: list[Rect], wider: list[Rect]) -> list[Rect]:
+    """Each hole replaced by the largest of ``wider`` that contains it (2 px leeway).
+
+    Without colour a digit's straight stroke that touches a box's line is taken for
+    an outline too, and the box's hole in the lines ends at the stroke: boxes read
+    too short or narrow, and the row's cells took that size (a 2's base left the
+    bottom lines in every box of a row, read 5262297 as 5362227). The hole in the
+    ink around the same box is the box's whole inside, the digit an island within it.
+    No hole in ink can hold a box line, so a hole that contains a box's hole is that box.
+    """
+    def contains(outer: Rect, inner: Rect) -> bool:
+        ox, oy, ow, oh = outer
+        ix, iy, iw, ih = inner
+        return (ox - 2 <= ix and oy - 2 <= iy
+                and ix + iw <= ox + ow + 2 and iy + ih <= oy + oh + 2)
+
+    widened = []
+    for hole in holes:
+        around = [w for w in wider if contains(w, hole)]
+        widened.append(max(around, key=lambda r: r[2] * r[3]) if around else hole)
+    return widened
+
+
 def _neighbours(a: Rect, b: Rect) -> bool:
     """True when box b can follow box a in the same row (b to the right of a)."""
     ax, ay, aw, ah = a
@@ -319,10 +342,11 @@ def find_box_rows(view: View) -> list[Found]:
     """Every plausible code-box row in the view, scored (unsorted)."""
     # Longest first; a lone hole is completed too (its neighbours' holes may all be
     # broken by ink), unless it already sits in a completed row.
-    seeds = sorted(group_rows(box_holes(view)), key=len, reverse=True)
+    in_ink = ink_holes(view)
+    seeds = sorted(group_rows(widest_holes(box_holes(view), in_ink)), key=len, reverse=True)
     # Rows the lines found come first: the ink's holes only add rows they missed, and
     # only from a few square holes in a row (one is a letter's or a stamp's frame).
-    seeds += sorted((row for row in group_rows(ink_holes(view)) if len(row) >= INK_ROW_SEED),
+    seeds += sorted((row for row in group_rows(in_ink) if len(row) >= INK_ROW_SEED),
                     key=len, reverse=True)
     rows: list[list[Rect]] = []
     outlines = _Outlines(_outline_evidence(view), view.boxes > 0) if seeds else None

@@ -214,6 +214,25 @@ def test_a_stroke_written_along_a_box_side_stays_when_the_outline_goes():
     assert not side[:5].any() and not side[-5:].any()  # the outline above and below it
 
 
+def test_binarised_boxes_keep_their_size_when_bars_touch_their_sides():
+    # A binarised scan where three of five digits have a base bar from a box's side to
+    # near the other (a 2's): the bar passes for an outline, and the lines' holes end at
+    # it. The boxes keep their whole height, and their bottom outlines are dropped.
+    image = paper()
+    cells = draw_boxes(image, 600, 450, 5, 70, 90, 8, (40, 40, 40), 2)
+    for index, (x, y, w, _) in enumerate(cells):
+        cv2.line(image, (x + 25, y + 15), (x + 40, y + 60), (30, 30, 30), 6)
+        if index in (1, 2, 3):
+            cv2.line(image, (x, y + 62), (x + w - 14, y + 62), (30, 30, 30), 6)
+    binarised = np.where(image < 128, 0, 255).astype(np.uint8)
+    best = locate(binarised)[0]
+    assert best.kind is FieldKind.BOXES and len(best.cells) == 5
+    assert all(abs(h - 90) <= 6 for _, _, _, h in best.cells)
+    fx, fy = best.box[:2]
+    bottom = best.ink_mask()[450 + 86 - fy:450 + 95 - fy, 600 - fx:600 + 5 * 78 - fx]
+    assert (bottom > 128).mean() < 0.02  # no outline left under the digits
+
+
 def test_binarised_small_empty_box_row_is_a_box_row():
     # A binarised negative with the sender's small empty boxes: their sides are shorter
     # than the straight lines sought without colour, and their frames are no row of 0s.
