@@ -28,6 +28,8 @@ INK_HOLE_FILL = 0.85
 """Without colour, a hole in the ink itself is a box when it fills this share of its
 rectangle: printed boxes are square-cornered, while the holes of 0, 6, 8, O or D are
 round (an ellipse fills 0.79)."""
+CUT_SHORT = 0.85
+"""A hole narrower than this share of its row's boxes was cut short by a stroke on a side."""
 INK_ROW_SEED = 3
 """Square ink holes side by side that start a box row (the lines' rows start from one)."""
 
@@ -222,6 +224,22 @@ def _step(outlines: _Outlines, edge: Rect, pitch: float, side: int) -> Rect | No
     return (int(x + side * int(np.median(plateau))), y + int(dy) - 2, w, h)
 
 
+def _between(outlines: _Outlines, left: Rect, right: Rect, pitch: float) -> Rect | None:
+    """The next box after ``left`` when the gap to ``right`` is whole pitches, else None.
+
+    Such a gap holds no group gap, so its boxes are evenly spaced. Searched for instead,
+    a binarised scan's box is pulled toward a stroke across its side (without colour
+    all ink counts as outline) and its cell cut the digit.
+    """
+    x, y, w, h = left
+    count = round((right[0] - x) / pitch)
+    if count < 2 or abs(right[0] - x - count * pitch) > 0.15 * w:
+        return None
+    at = x + int(round((right[0] - x) / count))
+    support = outlines.support(np.array([at]), np.array([y]), w, h)
+    return (at, y, w, h) if support[0] >= OUTLINE_SUPPORT else None
+
+
 def _pitch(outlines: _Outlines, row: list[Rect], w: int, h: int) -> float:
     """Distance between neighbouring boxes: from adjacent holes, else from the outlines."""
     steps = [b[0] - a[0] for a, b in zip(row[:-1], row[1:], strict=True)]
@@ -247,14 +265,17 @@ def complete_row(view: View, row: list[Rect], outlines: _Outlines) -> list[Rect]
     # A hole cut short (a stroke taken for an outline, ink across a line) would put its
     # cell off the row: every cell gets the row's size and top (the view is upright).
     top = int(np.median([b[1] for b in row if abs(b[3] - h) <= 0.1 * h] or [row[0][1]]))
-    row = [(x, top, w, h) for x, _, _, _ in row]
+    # A hole cut short at a side is no guide to where its box is (an 8 across a side
+    # moved its box and gave the row a pitch 20% short); its box is found like a lost one.
+    row = [(x, top, w, h) for x, _, hole_w, _ in row if hole_w >= CUT_SHORT * w]
     pitch = _pitch(outlines, row, w, h)
     if pitch <= 0:
         return row
     filled = [row[0]]
     for box in row[1:]:
         while box[0] - filled[-1][0] > 1.6 * pitch and len(filled) < MAX_CELLS:
-            guess = _step(outlines, (filled[-1][0], top, w, h), pitch, 1)
+            guess = _between(outlines, filled[-1], box, pitch) \
+                or _step(outlines, (filled[-1][0], top, w, h), pitch, 1)
             if guess is None or guess[0] + 0.5 * w > box[0]:
                 break
             filled.append(guess)

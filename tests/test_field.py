@@ -233,6 +233,24 @@ def test_binarised_boxes_keep_their_size_when_bars_touch_their_sides():
     assert (bottom > 128).mean() < 0.02  # no outline left under the digits
 
 
+def test_a_binarised_box_cut_short_by_a_stroke_on_its_side_stays_in_place():
+    # A straight stroke across a box near its left side passes for its outline without
+    # colour: the box's hole starts at the stroke, and the stroke's ink pulls the box
+    # toward it. The box stays where it is, evenly spaced between its neighbours.
+    image = paper()
+    cells = draw_boxes(image, 600, 450, 6, 70, 90, 8, (40, 40, 40), 2)
+    for index, (x, y, _, _) in enumerate(cells):
+        if index == 4:
+            cv2.line(image, (x + 14, y - 8), (x + 14, y + 98), (30, 30, 30), 5)
+        else:
+            cv2.line(image, (x + 25, y + 15), (x + 40, y + 70), (30, 30, 30), 6)
+    binarised = np.where(image < 128, 0, 255).astype(np.uint8)
+    best = locate(binarised)[0]
+    assert best.kind is FieldKind.BOXES and len(best.cells) == 6
+    for (x, _, _, _), (found_x, _, _, _) in zip(cells, best.cells, strict=True):
+        assert abs(found_x - x) <= 4
+
+
 def test_binarised_small_empty_box_row_is_a_box_row():
     # A binarised negative with the sender's small empty boxes: their sides are shorter
     # than the straight lines sought without colour, and their frames are no row of 0s.
