@@ -131,6 +131,10 @@ def test_skew_is_measured_as_the_turn_that_levels_the_lines(degrees):
     assert skew_angle(turned) == pytest.approx(-degrees, abs=0.21)
 
 
+def test_no_ink_is_not_turned():
+    assert skew_angle(np.zeros((300, 800), np.uint8)) == 0.0
+
+
 def test_binarised_negative_is_detected():
     env = make_envelope("4025", "hu", 7, condition="binarised")
     assert is_binarised_negative(env.image)
