@@ -30,8 +30,8 @@ choice. Measured with model 1.2.0 on generated envelopes with MNIST-test digits
 (pipelines/evaluate_reads.py): on 1,200 (seeds 909 and 4242) 0.97 accepts 70% with 0.60%
 of them wrong, 0.98 68% with 0.49% (just inside the limit), 0.99 63% with 0.40%; with two
 more sets (tune600 and val1000, 2,800 in all) 0.98 accepts 68% with 0.37% wrong (7 of
-1,917), 0.99 63% with 0.34% (6 of 1,760). On fresh sets 0.98 fails: 0.70% wrong on
-thr1000a (seed 60606), 0.28% on fresh1000c (seed 90909); 0.99 gives 0.45% and none. On the
+1,921), 0.99 63% with 0.34% (6 of 1,762). On fresh sets 0.98 fails: 0.69% wrong on
+thr1000a (seed 60606), 0.43% on fresh1000c (seed 90909); 0.99 gives 0.45% and none. On the
 1,000 of the reporting set (seed 777) 0.97 accepts 73% with 0.41% wrong, 0.99 66% with
 none. Most of the last errors are MNIST digits the model misreads even as clean images,
 or touching digits read as one."""
