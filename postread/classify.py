@@ -144,7 +144,12 @@ class OnnxDigitClassifier:
         return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
 
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
-        """N x 28 x 28 uint8 crops -> N x 10 calibrated probabilities."""
+        """N x 28 x 28 uint8 crops -> N x 10 calibrated probabilities.
+
+        One pass per crop. Averaging over 1-pixel shifts, or with a thicker or a thinner
+        stroke, was tried: on 17,060 digits cut from envelopes, 131 errors became 128,
+        130 and 135, and fewer right digits reached 0.99, at two to five times the cost.
+        """
         return softmax(self.logits(crops), self.card.temperature)
 
 

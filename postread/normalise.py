@@ -66,7 +66,10 @@ def _enlarge_small(ink: np.ndarray) -> np.ndarray:
     strokes: the classifier read such digits less surely than the same MNIST digits
     (lowres development envelopes: 64.7% accepted, against 85% for the clean digits).
     Enlarged first, the digit is matched finely and then shrunk into 20 x 20 by area
-    averaging, as MNIST's digits were.
+    averaging, as MNIST's digits were. Sharpening the enlarged digit (unsharp mask),
+    stretching its grey levels to full ink, or binarising it were tried on 606 lowres
+    envelopes: sharpening and stretching moved exact reads by about a point, in opposite
+    directions on development and fresh sets; binarising cost 2-9 points. None was kept.
     """
     side = max(ink.shape)
     if side >= SMALL_SIDE:
