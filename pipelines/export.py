@@ -35,7 +35,8 @@ class ExportError(Exception):
 
 def load_model(checkpoint: dict) -> DigitNet:
     """The evaluation-mode network from a checkpoint dict; only a DigitNet ships."""
-    if checkpoint.get("architecture", ARCHITECTURE) != ARCHITECTURE:
+    # Every checkpoint train.py writes names its architecture (load_network builds from it)
+    if checkpoint["architecture"] != ARCHITECTURE:
         raise ExportError(f"a {checkpoint['architecture']} does not ship: only a DigitNet "
                           "is fast enough for the reader (distil it into one, train.py --teacher)")
     return load_network(checkpoint).eval()
