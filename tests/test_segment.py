@@ -100,6 +100,23 @@ def test_a_flag_drawn_apart_stays_with_its_digit_but_a_hyphen_does_not():
     assert five[0] + five[2] - 10 >= 110 and five[1] - 20 <= 20  # the flag's end and top
 
 
+def test_a_base_drawn_apart_stays_with_its_2_but_a_hyphen_does_not():
+    # A 2 whose base was drawn apart under its hook (the pen lifted at the turn), then a
+    # hyphen at mid-height and a 1: the base is too short for a digit and the hook is
+    # only half one; dropped as a hyphen, the base left the hook to be read as a sure 7.
+    ink = ink_canvas(400)
+    cv2.ellipse(ink, (62, 36), (16, 14), 0, -170, 100, 255, 6)  # the hook, to half height
+    cv2.line(ink, (20, 66), (58, 64), 255, 6)  # the base, apart, reaching to the left
+    cv2.line(ink, (92, 50), (116, 50), 255, 6)  # a hyphen
+    cv2.line(ink, (200, 20), (200, 78), 255, 6)  # a 1
+    assert cv2.connectedComponents(ink)[0] - 1 == 4
+    crops = segment(None, freeform_field(ink))
+    assert len(crops) == 2
+    two, one = (crop.box for crop in crops)
+    assert two[0] - 10 <= 20 and two[1] + two[3] - 20 >= 66  # the base's left end and bottom
+    assert two[0] + two[2] - 10 < 92 and one[0] - 10 > 116  # the hyphen in neither
+
+
 def test_forced_digit_count_splits_or_joins():
     ink = ink_canvas(400)
     cv2.putText(ink, "123", (40, 80), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 255, 7)
