@@ -149,6 +149,10 @@ class OnnxDigitClassifier:
         One pass per crop. Averaging over 1-pixel shifts, or with a thicker or a thinner
         stroke, was tried: on 17,060 digits cut from envelopes, 131 errors became 128,
         130 and 135, and fewer right digits reached 0.99, at two to five times the cost.
+        Averaging with the three larger teacher networks 1.2.0 was distilled from makes
+        fewer errors (108) but ranks no better where acceptance is decided: 16,334 right
+        digits come before the 10th error by confidence, against 16,355 for this model
+        alone (the teachers alone: 16,337).
         """
         return softmax(self.logits(crops), self.card.temperature)
 

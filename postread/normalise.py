@@ -79,7 +79,15 @@ def _enlarge_small(ink: np.ndarray) -> np.ndarray:
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:
-    """Soft ink (0 paper .. 255 ink) of one digit -> 28 x 28 uint8 MNIST-style crop."""
+    """Soft ink (0 paper .. 255 ink) of one digit -> 28 x 28 uint8 MNIST-style crop.
+
+    A pen that skipped leaves a thin gap across a digit. Closing such gaps (a vertical
+    closing an eighth of the digit's height, kept only where it joined pieces) was tried:
+    0.7-0.9 points more envelopes accepted at 0.99, but by raising confidences alike on
+    right and wrong reads: fewer right reads came before the 9th and 11th wrong one by
+    confidence on 5,800 envelopes (3,691 and 3,809, against 3,770 and 3,913), so the same
+    gain is had more safely from the threshold. Not kept.
+    """
     if not np.any(ink):
         return np.zeros((SIZE, SIZE), np.uint8)
     ink = _enlarge_small(_tight(ink))
