@@ -277,26 +277,34 @@ def _marks(ink: np.ndarray) -> list[_Piece]:
     return pieces
 
 
-def lifted_bar(bar: tuple[float, float, float, float], body: tuple[float, float, float, float],
-               height: float) -> bool:
-    """Whether ``bar`` is a 5's flag or a 7's bar drawn apart at the top of ``body``.
+Extent = tuple[float, float, float, float]
+"""(x0, y0, x1, y1) of a mark."""
 
-    Both are (x0, y0, x1, y1); ``height`` is a whole digit's. The bar is flat and short,
-    the body whole-height; the bar overlaps the body's columns (or lies within a tenth of
-    a digit) and its bottom is in the body's upper third. A ZIP+4's hyphen sits at
-    mid-height between digits, below their tops, and is no bar.
-    """
+
+def _flat_beside(bar: Extent, body: Extent, height: float) -> bool:
+    """``bar`` is a short flat stroke over ``body``'s columns (or within a tenth of a digit)."""
     x0, y0, x1, y1 = bar
-    bx0, by0, bx1, by1 = body
+    bx0, _, bx1, _ = body
     reach = 0.1 * height
     return (y1 - y0 < 0.4 * height and x1 - x0 >= 1.5 * (y1 - y0)
-            and by1 - by0 >= 0.6 * height
-            and bx0 - reach <= x1 and x0 <= bx1 + reach
+            and bx0 - reach <= x1 and x0 <= bx1 + reach)
+
+
+def lifted_bar(bar: Extent, body: Extent, height: float) -> bool:
+    """Whether ``bar`` is a 5's flag or a 7's bar drawn apart at the top of ``body``.
+
+    ``height`` is a whole digit's. The bar is flat and short, the body whole-height; the
+    bar overlaps the body's columns (or lies within a tenth of a digit) and its bottom is
+    in the body's upper third. A ZIP+4's hyphen sits at mid-height between digits, below
+    their tops, and is no bar.
+    """
+    _, y0, _, y1 = bar
+    _, by0, _, by1 = body
+    return (_flat_beside(bar, body, height) and by1 - by0 >= 0.6 * height
             and by0 - 0.25 * height <= y0 and y1 <= by0 + 0.35 * (by1 - by0))
 
 
-def dropped_base(bar: tuple[float, float, float, float], body: tuple[float, float, float, float],
-                 height: float) -> bool:
+def dropped_base(bar: Extent, body: Extent, height: float) -> bool:
     """Whether ``bar`` is a 2's base drawn apart under ``body`` (its hook); see ``lifted_bar``.
 
     The base is flat and no wider than a digit (an underline is longer); the hook above
@@ -307,11 +315,9 @@ def dropped_base(bar: tuple[float, float, float, float], body: tuple[float, floa
     20974377 at 0.979).
     """
     x0, y0, x1, y1 = bar
-    bx0, by0, bx1, by1 = body
-    reach = 0.1 * height
-    return (y1 - y0 < 0.4 * height and 1.5 * (y1 - y0) <= x1 - x0 <= BASE_MAX_WIDTH * height
+    _, by0, _, by1 = body
+    return (_flat_beside(bar, body, height) and x1 - x0 <= BASE_MAX_WIDTH * height
             and by1 - by0 >= 0.45 * height and max(y1, by1) - by0 >= 0.75 * height
-            and bx0 - reach <= x1 and x0 <= bx1 + reach
             and by1 - 0.35 * (by1 - by0) <= y0 <= by1 + 0.15 * height)
 
 
