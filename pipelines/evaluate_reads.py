@@ -6,7 +6,8 @@
 DIR holds the images and ``labels.csv`` (file,code,convention,condition and, for sets
 drawn from MNIST, digit_sources), as written by ``pipelines/synth_envelopes.py``. Prints
 exact-code accuracy, the share accepted and the error rate among accepted reads, the same
-per convention and per condition, every failure with its reason, and a sweep of review
+per convention and per condition, the wrong reads by kind of error (a digit misread, lost or
+added, no code found, ...), every failure with its reason, and a sweep of review
 thresholds (accepted share and accepted error rate for each) that justifies the default
 threshold. A set drawn from MNIST also gets its ceiling (``ceiling.py``): the classifier
 alone on the same clean digits.
@@ -23,7 +24,7 @@ import multiprocessing
 import signal
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -75,6 +76,36 @@ class Outcome:
 
 VERDICTS = ("accepts WRONG", "reads wrong", "reads right, not accepted", "accepts right")
 """What can become of a read (``Outcome.verdict``), worst to best."""
+
+ERROR_KINDS = ("one digit misread", "2+ digits misread", "a digit lost", "a digit added",
+               "no code read", "a code where there is none", "another number")
+"""How a read can be wrong (``error_kind``): which stage to look at first. A digit misread
+is the classifier's or a cut through it; lost or added, the cut into digits; no code or
+another number, the field's location (or a cut so wrong it reads as no code)."""
+
+
+def error_kind(outcome: Outcome) -> str | None:
+    """Which of ``ERROR_KINDS`` a wrong read is, None for a right one."""
+    read, expected = outcome.code, outcome.expected
+    if read == expected:
+        return None
+    if not read:
+        return "no code read"
+    if not expected:
+        return "a code where there is none"
+    if len(read) == len(expected):
+        misread = sum(a != b for a, b in zip(read, expected, strict=True))
+        return "one digit misread" if misread == 1 else "2+ digits misread"
+    if len(read) == len(expected) - 1 and _one_dropped(expected, read):
+        return "a digit lost"
+    if len(read) == len(expected) + 1 and _one_dropped(read, expected):
+        return "a digit added"
+    return "another number"
+
+
+def _one_dropped(longer: str, shorter: str) -> bool:
+    """True when leaving one digit out of ``longer`` gives ``shorter``."""
+    return any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
 
 
 _worker: dict[str, object] = {}
@@ -138,6 +169,7 @@ def report(outcomes: list[Outcome], threshold: float) -> None:
             groups[getattr(outcome, key)].append(outcome)
         for name in sorted(groups):
             print(_line(name, groups[name], threshold))
+    report_errors(outcomes, threshold)
     failures = [o for o in outcomes if not (o.right and o.accepted_at(threshold))]
     print(f"\nfailures ({len(failures)}: wrong, or not accepted)")
     for o in sorted(failures, key=lambda o: (o.right, o.file)):
@@ -157,6 +189,23 @@ def report(outcomes: list[Outcome], threshold: float) -> None:
           f"{'confidence':>13}{'n':>7}{'mean':>8}{'right':>8}")
     for low, high, n, mean, right in calibration(outcomes):
         print(f"{low:>6.3f}-{high:<6.3f}{n:>7}{mean:>8.3f}{right:>8.1%}")
+
+
+def report_errors(outcomes: list[Outcome], threshold: float) -> None:
+    """Print the wrong reads by kind: how many, how many accepted, and where they are most."""
+    kinds = defaultdict(list)
+    for outcome in outcomes:
+        if (kind := error_kind(outcome)) is not None:
+            kinds[kind].append(outcome)
+    wrong = sum(len(found) for found in kinds.values())
+    print(f"\nwrong reads by kind ({wrong} of {len(outcomes)})\n"
+          f"{'':<28}{'n':>5}{'accepted':>10}  most under")
+    for kind in ERROR_KINDS:
+        if found := kinds.get(kind):
+            accepted = sum(o.accepted_at(threshold) for o in found)
+            conditions = Counter(o.condition for o in found).most_common(2)
+            where = ", ".join(f"{name} {count}" for name, count in conditions)
+            print(f"{kind:<28}{len(found):>5}{accepted:>10}  {where}")
 
 
 def calibration(outcomes: list[Outcome]) -> list[tuple[float, float, int, float, float]]:

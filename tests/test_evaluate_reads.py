@@ -17,7 +17,8 @@ def test_evaluation_prints_its_tables_for_a_generated_set(tmp_path, repo_root):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("3 images from")
-    for heading in ("by convention", "by condition", "threshold sweep", "calibration"):
+    for heading in ("by convention", "by condition", "wrong reads by kind", "threshold sweep",
+                    "calibration"):
         assert heading in out
     # The accepted share among coded envelopes (fr, cn) is shown apart from the `none` one.
     assert any(line.split()[:4] == ["with", "a", "code", "2"] for line in out.splitlines())
@@ -103,3 +104,41 @@ def test_calibration_sets_each_bands_confidence_beside_its_share_right():
     assert calibration(outcomes) == [
         (0.95, 0.97, 2, (0.96 + 0.955) / 2, 1.0),
         (0.995, 1.0, 3, (1.0 + 0.999 + 0.996) / 3, 2 / 3)]
+
+
+def test_each_wrong_read_is_named_by_the_kind_of_error_that_made_it(capsys):
+    from pipelines.evaluate_reads import Outcome, error_kind, report_errors
+
+    def outcome(expected, code, condition="scan", confidence=0.5):
+        return Outcome("a.png", "us", condition, expected, code, confidence, "needs_review",
+                       "", True)
+
+    kinds = {
+        ("69003", "69003"): None,
+        ("", ""): None,
+        ("69003", "69008"): "one digit misread",
+        ("69003", "96003"): "2+ digits misread",
+        ("214340", "24340"): "a digit lost",
+        ("214340", "21340"): "a digit lost",
+        ("1803", "18073"): "a digit added",
+        ("69003", ""): "no code read",
+        ("", "1627"): "a code where there is none",
+        ("69003", "6903"): "a digit lost",
+        ("69003", "12"): "another number",
+        ("69003", "1234"): "another number",        # one digit shorter, but not by a drop
+        ("5175", "20900"): "another number",
+    }
+    for (expected, code), kind in kinds.items():
+        assert error_kind(outcome(expected, code)) == kind, (expected, code)
+
+    report_errors([outcome("69003", "69008", "messy", 0.995), outcome("69003", "69009", "messy"),
+                   outcome("69003", "69008", "photo"), outcome("69003", "", "lowres"),
+                   outcome("69003", "69003")], 0.99)
+    lines = capsys.readouterr().out.splitlines()
+    assert "wrong reads by kind (4 of 5)" in lines
+    # Three misread digits, one of them accepted; most under messy, then photo.
+    assert next(line for line in lines if line.startswith("one digit misread")).split() == [
+        "one", "digit", "misread", "3", "1", "messy", "2,", "photo", "1"]
+    assert next(line for line in lines if line.startswith("no code read")).split()[3:] == [
+        "1", "0", "lowres", "1"]
+    assert not any(line.startswith("a digit lost") for line in lines)
