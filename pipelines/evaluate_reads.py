@@ -7,7 +7,7 @@ DIR holds the images and ``labels.csv`` (file,code,convention,condition and, for
 drawn from MNIST, digit_sources), as written by ``pipelines/synth_envelopes.py``. Prints
 exact-code accuracy, the share accepted and the error rate among accepted reads, the same
 per convention and per condition, the wrong reads by kind of error (a digit misread, lost or
-added, no code found, ...), every failure with its reason, and a sweep of review
+added, no code read, ...), every failure with its reason, and a sweep of review
 thresholds (accepted share and accepted error rate for each) that justifies the default
 threshold. A set drawn from MNIST also gets its ceiling (``ceiling.py``): the classifier
 alone on the same clean digits.
