@@ -86,9 +86,9 @@ another number, the field's location (or a cut so wrong it reads as no code)."""
 
 def error_kind(outcome: Outcome) -> str | None:
     """Which of ``ERROR_KINDS`` a wrong read is, None for a right one."""
-    read, expected = outcome.code, outcome.expected
-    if read == expected:
+    if outcome.right:
         return None
+    read, expected = outcome.code, outcome.expected
     if not read:
         return "no code read"
     if not expected:
