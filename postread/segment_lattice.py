@@ -60,6 +60,10 @@ stroke of the envelope's print), not a digit: it costs TALL_COST as one and may 
 TALL_COST = 6.0
 MAX_PARTS = 4
 """Most touching digits one mark is cut into (a messy hand runs 4 digits together)."""
+PATH_REACH = 0.2
+"""How far (times the mark's width) a bent cut may stray from its column."""
+PATH_STEP = 0.3
+"""What a bent cut pays to move one column over (times the darkest pixel's ink)."""
 RULE_LENGTH = 1.0
 """A straight horizontal run of ink at least this many field heights long is a rule (an
 underline, a label's edge), never a digit's stroke: a digit is narrower than the field
@@ -188,23 +192,90 @@ def _cut_at(piece: _Piece, column: int) -> list[_Piece]:
     return [_Piece(left, piece.x0, column), _Piece(right, column, piece.x1)]
 
 
+def _bent_cut(piece: _Piece, columns: list[int], ink: np.ndarray) -> list[_Piece]:
+    """``piece`` cut at each of ``columns`` along the least-ink path from top to bottom."""
+    parts, rest = [], piece
+    for column in columns:
+        halves = _bent_halves(rest, column, ink)
+        if len(halves) < 2:
+            return []
+        parts.append(halves[0])
+        rest = halves[1]
+    return parts + [rest]
+
+
+def _bent_halves(piece: _Piece, column: int, ink: np.ndarray) -> list[_Piece]:
+    mask = piece.mask
+    rows = np.flatnonzero(mask[:, piece.x0:piece.x1].any(axis=1))
+    reach = max(2, int(PATH_REACH * piece.width))
+    lo, hi = max(piece.x0 + 1, column - reach), min(piece.x1 - 1, column + reach + 1)
+    boundary = np.full(mask.shape[0], column)
+    if len(rows) and hi - lo >= 2:
+        top, bottom = rows[0], rows[-1] + 1
+        weight = np.where(mask[top:bottom, lo:hi], ink[top:bottom, lo:hi], 0).astype(np.float32)
+        boundary[top:bottom] = lo + _least_ink_path(weight, column - lo)
+    left = mask & (np.arange(mask.shape[1])[None, :] < boundary[:, None])
+    halves = []
+    for half in (left, mask & ~left):
+        columns = np.flatnonzero(half.any(axis=0))
+        if len(columns):
+            halves.append(_Piece(half, int(columns[0]), int(columns[-1]) + 1))
+    return halves
+
+
+def _least_ink_path(weight: np.ndarray, start: int) -> np.ndarray:
+    """The column in each row of the cheapest top-to-bottom path through ``weight``.
+
+    The path moves at most one column a row, and each move costs PATH_STEP of the
+    darkest pixel: it bends round a stroke, not round paper. Ties go nearest ``start``.
+    """
+    height, width = weight.shape
+    step = PATH_STEP * float(weight.max() or 1.0)
+    nearest = 1e-3 * np.abs(np.arange(width) - start)
+    cost = weight[0] + nearest
+    came = np.zeros((height, width), np.int8)
+    beyond = np.array([np.inf], np.float32)
+    for y in range(1, height):
+        moves = np.stack((np.concatenate((beyond, cost[:-1])) + step, cost,
+                          np.concatenate((cost[1:], beyond)) + step))
+        choice = np.argmin(moves, axis=0)
+        came[y] = choice - 1
+        cost = np.take_along_axis(moves, choice[None], 0)[0] + weight[y]
+    path = np.empty(height, int)
+    path[-1] = int(np.argmin(cost + nearest))
+    for y in range(height - 1, 0, -1):
+        path[y - 1] = path[y] + came[y, path[y]]
+    return path
+
+
 def _cuts(piece: _Piece, parts: int, ink: np.ndarray) -> list[list[_Piece]]:
     """Ways to cut a mark into ``parts``, for the classifier to judge.
 
-    For two parts: the thinnest column near the middle, and the thinnest a little left
-    and a little right of it (touching digits rarely meet exactly at the thinnest ink).
+    Straight down at the thinnest columns near equal spacing, and bent from there along
+    the least ink: touching digits of a slanted or overlapping hand meet on a slope, and a
+    straight cut gives each half a piece of the other. The bent cut mended 7 reads and
+    broke 1 over the six development and fresh sets (93.43% -> 93.57% and 92.80% ->
+    92.90% exact; on their messy envelopes, 380 and 241, 79.0% -> 80.0% and 74.7% ->
+    75.9%), with no more accepted wrong. Bent cuts in place of the straight ones, or also
+    from the side columns below, mended about as many but broke more.
+
+    For two parts also straight at the thinnest column a little left and a little right
+    of the middle (touching digits rarely meet exactly at the thinnest ink).
     Cuts near a side too, for a 1 touching its neighbour, were tried (offered only where the
     side part stands like a full-height stroke): over 4,800 envelopes they mended 7 messy
     reads, but cut a wide 2's end off as a 1 (5526, accepted, read 55216) and made printed
     rows on envelopes without a code read as codes; development -1, fresh +4. Not kept.
     """
-    cuts = [_split(piece, parts, ink)]
+    straight = _split(piece, parts, ink)
+    cuts = [straight]
+    if len(straight) == parts and (bent := _bent_cut(piece, [p.x1 for p in straight[:-1]], ink)):
+        cuts.append(bent)
     if parts != 2:
         return cuts
     profile = np.where(piece.mask, ink, 0).sum(axis=0).astype(np.float64)
     profile = np.convolve(profile, np.ones(3) / 3, mode="same")
     centre, reach = (piece.x0 + piece.x1) // 2, max(2, int(0.2 * piece.width))
-    seen = {cuts[0][0].x1} if len(cuts[0]) == 2 else set()
+    seen = {straight[0].x1} if len(straight) == 2 else set()
     for lo, hi in ((centre - reach, centre), (centre, centre + reach)):
         lo, hi = max(piece.x0 + 2, lo), min(piece.x1 - 2, hi)
         if hi <= lo:

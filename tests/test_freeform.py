@@ -11,8 +11,8 @@ from postread.field import locate
 from postread.field_freeform import Mark, _fits, _join_pieces, _runs, _zip4, find_freeform
 from postread.field_view import View
 from postread.records import CodeField, FieldKind, RowTraits, Status
-from postread.segment import _marks
-from postread.segment_lattice import _digit_width, _row_height, _row_ink, best_paths, lattice
+from postread.segment import _marks, _split
+from postread.segment_lattice import _cuts, _digit_width, _row_height, _row_ink, best_paths, lattice
 
 
 class SureClassifier:
@@ -195,6 +195,23 @@ def test_four_touching_digits_are_cut_apart():
     ink = row_ink("oWo", width=420)
     assert cv2.connectedComponents(ink)[0] - 1 == 3
     assert read(ink, "digits:6").code == "333333"
+
+
+def test_slanted_touching_digits_are_cut_along_the_gap_between_them():
+    # Two zeros leaning right, the second's foot under the first's head: one mark, and no
+    # straight cut leaves each half one digit.
+    first, second = np.zeros((120, 220), np.uint8), np.zeros((120, 220), np.uint8)
+    cv2.ellipse(first, (60, 60), (18, 38), 20, 0, 360, 255, 7)
+    cv2.ellipse(second, (108, 60), (18, 38), 20, 0, 360, 255, 7)
+    ink = first | second
+    [mark] = _marks(ink)
+
+    def purity(halves):  # the smaller share of its own digit's ink in either half
+        return min(max((h.mask & (digit > 0)).sum() for digit in (first, second))
+                   / h.mask.sum() for h in halves)
+
+    assert purity(_split(mark, 2, ink)) < 0.8
+    assert max(purity(halves) for halves in _cuts(mark, 2, ink)) > 0.97
 
 
 def test_a_row_of_ones_does_not_make_its_other_digits_look_like_pairs():
