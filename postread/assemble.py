@@ -83,7 +83,8 @@ WORDLIKE_CONFIDENCE = 0.9
 ("Budapest", "Gyor") read as digits at 0.5-0.9, written codes that look so mostly above.
 Asking it also of rows of uneven heights (a photo's "Szeged" whose letters ran together
 into 4 marks, read 520900 at 0.54) was tried: over the six development and fresh sets it
-failed 8 right messy reads (0.71-0.89: a broken digit's piece is short too) to mend 1."""
+failed 8 right reads (6 of them messy, at 0.54-0.89: a broken digit's piece is short too)
+to mend 1."""
 MIN_RANK = 0.3
 """Below this rank the best candidate is not taken for a code at all (text, numbers)."""
 
