@@ -181,8 +181,13 @@ class _PaleInk:
             return piece
         grown = piece.mask.copy()
         grown[:, lo:hi] |= pale
-        columns = np.nonzero(grown.any(axis=0))[0]
-        return _Piece(grown, int(columns[0]), int(columns[-1]) + 1)
+        return _piece_of(grown)
+
+
+def _piece_of(mask: np.ndarray) -> _Piece | None:
+    """The piece holding ``mask``'s pixels, spanning its inked columns (None when empty)."""
+    columns = np.flatnonzero(mask.any(axis=0))
+    return _Piece(mask, int(columns[0]), int(columns[-1]) + 1) if len(columns) else None
 
 
 def _cut_at(piece: _Piece, column: int) -> list[_Piece]:
@@ -205,6 +210,7 @@ def _bent_cut(piece: _Piece, columns: list[int], ink: np.ndarray) -> list[_Piece
 
 
 def _bent_halves(piece: _Piece, column: int, ink: np.ndarray) -> list[_Piece]:
+    """The non-empty halves of ``piece`` either side of the least-ink path near ``column``."""
     mask = piece.mask
     rows = np.flatnonzero(mask[:, piece.x0:piece.x1].any(axis=1))
     reach = max(2, int(PATH_REACH * piece.width))
@@ -215,12 +221,7 @@ def _bent_halves(piece: _Piece, column: int, ink: np.ndarray) -> list[_Piece]:
         weight = np.where(mask[top:bottom, lo:hi], ink[top:bottom, lo:hi], 0).astype(np.float32)
         boundary[top:bottom] = lo + _least_ink_path(weight, column - lo)
     left = mask & (np.arange(mask.shape[1])[None, :] < boundary[:, None])
-    halves = []
-    for half in (left, mask & ~left):
-        columns = np.flatnonzero(half.any(axis=0))
-        if len(columns):
-            halves.append(_Piece(half, int(columns[0]), int(columns[-1]) + 1))
-    return halves
+    return [half for half in (_piece_of(left), _piece_of(mask & ~left)) if half is not None]
 
 
 def _least_ink_path(weight: np.ndarray, start: int) -> np.ndarray:
