@@ -26,6 +26,9 @@ MAX_PIXELS = 100_000_000
 """Largest image accepted (a 600 dpi C4 envelope is ~41 Mpx); 3 bytes per pixel once decoded."""
 MIN_SIDE = 24
 """Smallest width or height accepted: below this no digit can be read."""
+MAX_ASPECT = 20
+"""Longest side over shortest accepted: an envelope is about 2:1, and a strip past ~600:1
+is under 2 pixels high at the working size, where OpenCV's resizing fails."""
 
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
             4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
@@ -199,6 +202,9 @@ def _check_size(width: int, height: int) -> None:
                         f"(limit {MAX_PIXELS // 1_000_000} Mpx)")
     if min(width, height) < MIN_SIDE:
         raise ScanError(f"image too small: {width}x{height} pixels (need {MIN_SIDE} per side)")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ScanError(f"image too elongated for an envelope: {width}x{height} pixels "
+                        f"(sides more than {MAX_ASPECT}:1)")
 
 
 def _describe(data: bytes) -> str:

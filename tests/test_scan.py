@@ -114,6 +114,10 @@ def test_truncated_and_tiny_images_are_refused(tmp_path):
     cv2.imwrite(str(tiny), np.zeros((1, 1, 3), np.uint8))
     with pytest.raises(ScanError, match="too small: 1x1"):
         load_scans(tiny)
+    strip = tmp_path / "strip.png"  # a label strip: its working view would be 2 pixels high
+    cv2.imwrite(str(strip), np.full((24, 14000, 3), 255, np.uint8))
+    with pytest.raises(ScanError, match="too elongated for an envelope: 14000x24"):
+        load_scans(strip)
 
 
 def test_missing_and_unreadable_files(tmp_path):
