@@ -153,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
                         f"{min(rates):.2f}-{max(rates):.2f} | {rate / floor:.0%} | "
                         f"{rate / first:.2f}x | {max(peaks):.0f} |")
             print(rows[-1], flush=True)
+    default_data = ROOT / "benchmarks" / "data"
+    data = "" if args.data.resolve() == default_data else f" --data {args.data}"
     report = "\n".join([
         "# Throughput: `postread read` against the decode-only floor", "",
         f"Measured {time.strftime('%Y-%m-%d')} on: {machine()}.",
         f"Command: `python benchmarks/throughput.py --count {args.count} "
-        f"--repeat {args.repeat} --workers {args.workers}`. Medians of {args.repeat} runs. "
+        f"--repeat {args.repeat} --workers {args.workers}{data}`. Medians of {args.repeat} runs. "
         "End to end includes process start-up, model load and database writes; the floor "
         "is cv2.imread alone.",
         f"Load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
