@@ -300,7 +300,7 @@ def test_a_rival_cut_read_less_surely_than_the_chosen_one_is_no_doubt():
     assert zip_cut.doubts == ()
 
 
-def test_a_row_in_the_senders_corner_is_said_and_goes_to_review():
+def test_a_row_in_the_senders_corner_is_no_recipients_code():
     ink = np.zeros((900, 1600), np.uint8)
     for y, text in ((60, "Mary Johnson"), (90, "1167 Pine Rd"), (120, "Boston MA")):
         cv2.putText(ink, text, (60, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
@@ -308,12 +308,14 @@ def test_a_row_in_the_senders_corner_is_said_and_goes_to_review():
     view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     corner = [f for f in find_freeform(view) if len(f.cells) == 5 and f.rect[1] > 130]
     assert corner and all("in the sender's corner" in f.row.misplaced for f in corner)
-    # Chosen for want of a better row, it is not accepted however sure its digits.
+    # The best row, for want of a recipient's one, it is no code however sure its digits;
+    # the reason says what it reads and where it is.
     image = np.zeros((200, 600, 3), np.uint8)
     read = assemble(image, [field_of(row_ink("ooooo"), misplaced="in the sender's corner")],
                     SureClassifier(p=0.9999), parse_format("auto"), 0.5)
-    assert read.status is Status.NEEDS_REVIEW
-    assert "the row is in the sender's corner (not the recipient's code?)" in read.reason
+    assert read.status is Status.FAILED and read.code == ""
+    assert "reads 33333 at confidence 1.00" in read.reason
+    assert "in the sender's corner: not the recipient's" in read.reason
 
 
 def test_a_row_after_words_on_its_line_ends_the_line():
