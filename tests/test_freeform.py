@@ -308,7 +308,7 @@ def test_a_row_in_the_senders_corner_is_no_recipients_code():
     view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
     corner = [f for f in find_freeform(view) if len(f.cells) == 5 and f.rect[1] > 130]
     assert corner and all("in the sender's corner" in f.row.misplaced for f in corner)
-    # The best row, for want of a recipient's one, it is no code however sure its digits;
+    # Chosen for want of a recipient's row, it is still no code, however sure its digits;
     # the reason says what it reads and where it is.
     image = np.zeros((200, 600, 3), np.uint8)
     read = assemble(image, [field_of(row_ink("ooooo"), misplaced="in the sender's corner")],
