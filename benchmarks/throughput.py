@@ -31,6 +31,7 @@ import cv2
 import onnxruntime
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT / "benchmarks" / "data"
 sys.path.insert(0, str(ROOT))
 from pipelines.synth_envelopes import CODED, make_envelope  # noqa: E402
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=24, help="images per kind")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each measurement; the median is reported")
-    parser.add_argument("--data", type=Path, default=ROOT / "benchmarks" / "data")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--workers", default=f"1,{os.cpu_count()}",
                         help="comma-separated worker counts")
     parser.add_argument("--kinds", default=",".join(KINDS))
@@ -153,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{min(rates):.2f}-{max(rates):.2f} | {rate / floor:.0%} | "
                         f"{rate / first:.2f}x | {max(peaks):.0f} |")
             print(rows[-1], flush=True)
-    default_data = ROOT / "benchmarks" / "data"
-    data = "" if args.data.resolve() == default_data else f" --data {args.data}"
+    data = "" if args.data.resolve() == DEFAULT_DATA else f" --data {args.data}"
     report = "\n".join([
         "# Throughput: `postread read` against the decode-only floor", "",
         f"Measured {time.strftime('%Y-%m-%d')} on: {machine()}.",

@@ -356,6 +356,27 @@ def _problems(best: FieldRead, rival: FieldRead | None, fmt: CodeFormat,
     return problems
 
 
+def _not_a_code(best: FieldRead) -> str:
+    """Why the best free-form row is no code (the end of the failure's reason), or "".
+
+    Words and street numbers read as digits only half-heartedly; a written code the
+    classifier is this unsure of is rare, and a person sees the guess in the reason. (Five
+    digits, a hyphen and four more are a ZIP+4 however unsure the digits: that goes to
+    review with its reading.) A row that is the sender's or the postage's (small print top
+    left, in the postage band, in a postmark ring) wins only where no recipient's row was
+    seen: over seven evaluation sets (5,800 envelopes) none of the 10 such rows that won
+    was the code; 6 were envelopes without one.
+    """
+    row = best.field.row
+    least, kind_of_text = ((WORDLIKE_CONFIDENCE, "its marks stand like a word's letters")
+                           if row.wordlike else (MIN_FREEFORM_CONFIDENCE, "text or numbers"))
+    if not row.zip4 and best.confidence < least:
+        return f": {kind_of_text}, not a code"
+    if row.misplaced:
+        return f", but it is {row.misplaced}: not the recipient's"
+    return ""
+
+
 def _read_candidates(image: np.ndarray, fields: list[CodeField],
                      classifier: DigitClassifier, fmt: CodeFormat) -> list[FieldRead]:
     """Read the candidate fields (best location score first) that can still matter.
@@ -397,28 +418,10 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     if empty is not None:
         return CodeRead(Status.FAILED, "", 0.0, "the recipient's code boxes are empty",
                         fmt.name, field=empty.field, candidates=tuple(fields))
-    least, kind_of_text = ((WORDLIKE_CONFIDENCE, "its marks stand like a word's letters")
-                           if best.field.row.wordlike else
-                           (MIN_FREEFORM_CONFIDENCE, "text or numbers"))
-    if best.field.kind is FieldKind.FREEFORM and best.digits and not best.field.row.zip4 \
-            and best.confidence < least:
-        # Words and street numbers read as digits only half-heartedly; a written code
-        # the classifier is this unsure of is rare, and a person sees the guess here.
-        # (Five digits, a hyphen and four more are a ZIP+4 however unsure the digits:
-        # that goes to review with its reading.)
+    if best.field.kind is FieldKind.FREEFORM and best.digits and (why := _not_a_code(best)):
         return CodeRead(Status.FAILED, "", 0.0, f"no postal code found (the likeliest "
                         f"free-form row reads {best.code} at confidence "
-                        f"{best.confidence:.2f}: {kind_of_text}, not a code)", fmt.name,
-                        candidates=tuple(fields))
-    if best.field.kind is FieldKind.FREEFORM and best.digits and best.field.row.misplaced:
-        # The best row is the sender's or the postage's (small print top left, in the
-        # postage band, in a postmark ring): no recipient's code was seen. Over seven
-        # evaluation sets (5,800 envelopes) none of the 10 such rows that won was the
-        # code; 6 were envelopes without one.
-        return CodeRead(Status.FAILED, "", 0.0, f"no postal code found (the likeliest "
-                        f"free-form row reads {best.code} at confidence "
-                        f"{best.confidence:.2f}, but it is {best.field.row.misplaced}: not "
-                        f"the recipient's)", fmt.name, candidates=tuple(fields))
+                        f"{best.confidence:.2f}{why})", fmt.name, candidates=tuple(fields))
     if not best.digits or rank(best, fmt) < MIN_RANK:
         return CodeRead(Status.FAILED, "", 0.0, "no postal-code field found (only empty "
                         "box rows or marks that do not read as a code)", fmt.name,
