@@ -38,6 +38,9 @@ WORD_GAPS = (0.45, 0.7, 1.0)
 RULE_BRIDGE = 130
 """Ink within a 130th of the view's width across a removed rule (its width and soft
 edges) is one mark."""
+FLAT_PIECE = 1.0
+"""Marks wider than tall (this many times), one above the other, are pieces of one
+character: a whole digit or letter is about as tall as it is wide, or taller."""
 X_HEIGHT_DROP = 0.2
 """A lowercase letter's top lies at least this far (times the tallest mark) below an
 ascender's or a capital's."""
@@ -103,7 +106,13 @@ def _join_pieces(marks: list[Mark]) -> list[Mark]:
             overlap = min(mark.right, other.right) - mark.x  # other.x <= mark.x (sorted)
             narrow = min(mark.w, other.w)
             gap_y = max(mark.y, other.y) - min(mark.y + mark.h, other.y + other.h)
-            if gap_y > 0.1 * max(mark.h, other.h) and min(mark.h, other.h) >= whole > 0:
+            # Two flat marks one above the other are the halves of one large character all
+            # the same: a big handwritten 5 broken under its flag, beside small printed text
+            # that sets ``whole``. One flat mark over an upright one is not: a word of
+            # joined letters above a digit.
+            halves = min(mark.w / mark.h, other.w / other.h) > FLAT_PIECE
+            if gap_y > 0.1 * max(mark.h, other.h) and min(mark.h, other.h) >= whole > 0 \
+                    and not halves:
                 continue
             tall = max(mark.h, other.h)
             # Long flat strokes (underlines, a label's shadow) are not pieces of a digit.

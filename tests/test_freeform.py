@@ -168,6 +168,20 @@ def test_a_thin_five_broken_where_it_turns_is_one_mark():
     assert len(joined) == 13
 
 
+def test_a_big_five_broken_in_two_flat_halves_is_one_mark_but_a_word_over_a_digit_is_two():
+    # A 5 written six times the size of the sender's print, broken under its flag a few
+    # pixels apart: both halves are taller than a printed letter, but wider than tall, so
+    # they are pieces, not two whole characters. Left apart, the code was not found.
+    flag, bowl = Mark(715, 301, 67, 32), Mark(696, 338, 61, 25)
+    letters = [Mark(40 + 10 * i, 54, 8, 13) for i in range(12)]  # the sender's print
+    joined = _join_pieces([flag, bowl, *letters])
+    assert Mark(696, 301, 86, 62) in joined and len(joined) == 13
+    # Joined cursive letters (flat) just above a digit (upright) stay two characters.
+    word, digit = Mark(540, 463, 63, 22), Mark(549, 496, 29, 32)
+    joined = _join_pieces([word, digit, *letters])
+    assert word in joined and digit in joined and len(joined) == 14
+
+
 def test_a_flag_drawn_apart_joins_its_five_but_a_hyphen_joins_nothing():
     # The 5's flag, lifted off the body and drawn to the right, overlaps it too little to
     # be a piece of it; a ZIP+4 hyphen at mid-height between two digits is no flag.
