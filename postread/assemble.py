@@ -407,12 +407,9 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
     ranked = sorted(reads, key=lambda r: rank(r, fmt), reverse=True)
     best = ranked[0]
     # An empty box row ranked below the classified ones still says "no code here" (its
-    # empty boxes rank low), unless a confident free-form code outranks it.
-    sure_freeform = (best.field.kind is FieldKind.FREEFORM and best.digits
-                     and best.confidence >= 0.9 and not best.doubts)
-    rows = [] if sure_freeform else [
-        read_field(image, f, classifier, fmt) for f in fields[READ_AT_MOST:]
-        if f.kind is FieldKind.BOXES and len(f.cells) in AUTO_BOXES]
+    # empty boxes rank low).
+    rows = [read_field(image, f, classifier, fmt) for f in fields[READ_AT_MOST:]
+            if f.kind is FieldKind.BOXES and len(f.cells) in AUTO_BOXES]
     everything = reads + rows
     empty = _empty_recipient_boxes(everything, image.shape[0])
     if empty is not None:

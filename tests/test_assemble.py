@@ -143,6 +143,17 @@ def test_an_unsure_row_is_no_code_but_an_unsure_zip4_goes_to_review():
     assert (zip4.status, zip4.code) == (Status.NEEDS_REVIEW, "12345")
 
 
+def test_empty_recipient_boxes_ranked_below_a_sure_printed_row_still_mean_no_code():
+    # A French envelope without a code: its empty boxes rank below four rows of address
+    # text, one of which ("BP 14") reads as a sure 8814. The empty boxes still say that
+    # there is no code to read.
+    text = [freeform_field(score) for score in (0.9, 0.85, 0.8, 0.75)]
+    read = assemble(IMAGE, [*text, box_field("_____", score=0.5)],
+                    ScriptedClassifier("88140", p=0.999), parse_format("auto"), 0.97)
+    assert (read.status, read.code) == (Status.FAILED, "")
+    assert read.reason == "the recipient's code boxes are empty"
+
+
 def test_rows_that_cannot_outrank_the_best_are_not_classified():
     # Address text scored far below the code field can neither win nor disagree with it:
     # it is not cut and classified. A row scored close to it is, and disagrees.
