@@ -22,7 +22,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from postread.classify import DigitClassifier
 from postread.errors import InputError
-from postread.pipeline import Reader, failed, init_worker, read_file, read_scan, work
+from postread.pipeline import (
+    Reader,
+    failed,
+    init_worker,
+    keep_freed_memory,
+    read_file,
+    read_scan,
+    work,
+)
 from postread.records import ScanResult, Status
 from postread.scan import find_scans
 from postread.settings import Settings
@@ -146,6 +154,7 @@ def _compute(files: list[Path], root: Path, classifier: DigitClassifier, setting
         # take the others (a user asks for one worker to leave the machine to others).
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
+        keep_freed_memory()
         try:
             for path in files:
                 yield read_file(path, root, classifier, settings, done, reader)

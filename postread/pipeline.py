@@ -95,6 +95,7 @@ def init_worker(parent: int, load, root, settings, done, reader) -> None:
     """In a new worker process: open the classifier once and keep what ``work`` needs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone handles Ctrl-C
     _die_with_parent(parent)
+    keep_freed_memory()
     # One thread per worker: the pool already runs one worker per core, and OpenCV's own
     # threads in every worker would only compete with each other for the same cores.
     cv2.setNumThreads(1)
@@ -108,6 +109,26 @@ def _exit_now() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def keep_freed_memory() -> None:
+    """Linux (glibc): keep freed memory for the next scan rather than give it back at once.
+
+    Every scan allocates and frees the same large buffers (the decoded image, the working
+    view and its maps). By default glibc returns such blocks to the system on free and the
+    next scan faults them back in page by page: 1,000-2,800 page faults and 2-6 ms of
+    system time a scan. Kept, they are reused: a phone photo read in 55 ms instead of 65, a
+    JPEG scan in 31 instead of 33, at the same peak memory. Blocks over 64 MB (a huge scan)
+    still go back to the system.
+    """
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 << 20)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+"""glibc's mallopt parameters (malloc.h)."""
 
 
 def _die_with_parent(parent: int) -> None:
