@@ -16,7 +16,7 @@ from statistics import median
 import cv2
 import numpy as np
 
-from postread.field_view import Found, View, components_with_stats, mend_across
+from postread.field_view import Found, View, components_with_stats, long_runs, mend_across
 from postread.records import RowTraits
 from postread.segment import digits_in, lifted_bar
 
@@ -439,7 +439,7 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     height, width = ink.shape
     rest = ink.copy()
     span = max(9, width // RULE_BRIDGE)
-    upright, level = _runs(ink, int(0.2 * height), 0), _runs(ink, int(0.1 * width), 1)
+    upright, level = long_runs(ink, int(0.2 * height), 0), long_runs(ink, int(0.1 * width), 1)
     taken = []
     # An upright rule goes with its soft edges (two pixels either side): a sliver left
     # beside it would later look like ink on both sides of it. A level "rule" may be a
@@ -459,25 +459,6 @@ def _without_rules(ink: np.ndarray) -> np.ndarray:
     for window, rule, across in taken:
         mend_across(rest[window], rule, across)
     return rest
-
-
-def _runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
-    """Ink in straight runs of at least ``length`` along rows (``axis`` 1) or columns (0).
-
-    An opening with a one-pixel-thin kernel works on each row (column) alone, so only
-    rows holding enough ink for such a run are opened: a few, against the whole view.
-    Runs touching the image's edge need only half the length (the edge counts as ink),
-    hence the half; the result is the whole opening's, pixel for pixel.
-    """
-    kernel = np.ones((1, length) if axis == 1 else (length, 1), np.uint8)
-    counts = cv2.reduce(ink, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-    lines = np.flatnonzero(counts >= 255 * (length // 2))
-    runs = np.zeros_like(ink)
-    if lines.size and axis == 1:
-        runs[lines] = cv2.morphologyEx(ink[lines], cv2.MORPH_OPEN, kernel)
-    elif lines.size:
-        runs[:, lines] = cv2.morphologyEx(ink[:, lines], cv2.MORPH_OPEN, kernel)
-    return runs
 
 
 def find_freeform(view: View) -> list[Found]:

@@ -8,8 +8,8 @@ from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_field
 from postread.classify import load_classifier
 from postread.field import locate
-from postread.field_freeform import Mark, _fits, _join_pieces, _runs, _zip4, find_freeform
-from postread.field_view import View
+from postread.field_freeform import Mark, _fits, _join_pieces, _zip4, find_freeform
+from postread.field_view import View, long_runs
 from postread.records import CodeField, FieldKind, RowTraits, Status
 from postread.segment import _marks, _split
 from postread.segment_lattice import _cuts, _digit_width, _row_height, _row_ink, best_paths, lattice
@@ -431,7 +431,7 @@ def test_long_runs_are_the_whole_openings_pixel_for_pixel(seed):
     cv2.line(ink, (9, 299), (9, 270), 255, 1)  # short, reaching the bottom edge
     for length, axis, kernel in ((50, 1, (1, 50)), (61, 0, (61, 1))):
         whole = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones(kernel, np.uint8))
-        assert (_runs(ink, length, axis) == whole).all()
+        assert (long_runs(ink, length, axis) == whole).all()
         assert whole.any()
 
 
