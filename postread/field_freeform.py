@@ -174,7 +174,11 @@ def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
         for index in open_at:
             last_h, last_cy, right = ends[index]
             gap = mark.x - right
-            same_line = abs(mark.cy - last_cy) < 0.4 * max(mark.h, last_h)
+            # Level with the line's recent marks, or with its last one: handwriting may
+            # slope, and the recent marks' centre lags a steady slope.
+            reach = 0.4 * max(mark.h, last_h)
+            same_line = (abs(mark.cy - last_cy) < reach
+                         or abs(mark.cy - lines[index][-1].cy) < reach)
             similar = 0.45 < mark.h / last_h < 2.2
             if same_line and similar and -0.3 * last_h < gap < 1.6 * max(mark.h, last_h):
                 lines[index].append(mark)

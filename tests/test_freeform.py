@@ -8,7 +8,7 @@ from pipelines.synth_envelopes import make_envelope
 from postread.assemble import assemble, parse_format, read_field
 from postread.classify import load_classifier
 from postread.field import locate
-from postread.field_freeform import Mark, _fits, _join_pieces, _zip4, find_freeform
+from postread.field_freeform import Mark, _fits, _join_pieces, _lines, _zip4, find_freeform
 from postread.field_view import View, long_runs
 from postread.records import CodeField, FieldKind, RowTraits, Status
 from postread.segment import _marks, _split
@@ -180,6 +180,14 @@ def test_a_big_five_broken_in_two_flat_halves_is_one_mark_but_a_word_over_a_digi
     word, digit = Mark(540, 463, 63, 22), Mark(549, 496, 29, 32)
     joined = _join_pieces([word, digit, *letters])
     assert word in joined and digit in joined and len(joined) == 14
+
+
+def test_a_row_written_sloping_down_is_one_line():
+    # Each digit a quarter of its height lower than the one before (a code written downhill,
+    # or a scan turned the wrong way): the line follows it. Measured against the centre of
+    # its last three marks alone, it broke after every few digits and the code was not found.
+    marks = [Mark(100 + 75 * k, 300 + 20 * k, 60, 80) for k in range(8)]
+    assert _lines(marks, 10, 200) == [marks]
 
 
 def test_a_flag_drawn_apart_joins_its_five_but_a_hyphen_joins_nothing():
