@@ -154,6 +154,8 @@ def _compute(files: list[Path], root: Path, classifier: DigitClassifier, setting
         # take the others (a user asks for one worker to leave the machine to others).
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
+        # Not given back like the threads: glibc cannot report the old setting, and this
+        # one changes only when freed memory goes back to the system, never a result.
         keep_freed_memory()
         try:
             for path in files:

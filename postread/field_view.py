@@ -523,7 +523,8 @@ def long_runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
     """Ink in straight runs of at least ``length`` along rows (``axis`` 1) or columns (0).
 
     An opening with a one-pixel-thin kernel works on each row (column) alone, so only
-    rows holding enough ink for such a run are opened: a few, against the whole view.
+    rows holding enough ink for such a run are opened: a few, against the whole view
+    (``ink`` is 0 / 255, as the counts of full pixels that decide it assume).
     Runs touching the image's edge need only half the length (the edge counts as ink),
     hence the half; the result is the whole opening's, pixel for pixel.
     """
@@ -559,8 +560,13 @@ def _meeting(own: np.ndarray, other: np.ndarray, axis: int, bridge: int) -> np.n
     if not width:
         return lines
     window = (slice(top, top + height), slice(left, left + width))
+    # ``other`` grown by ``bridge``, worked out only where the window needs it: within
+    # ``bridge`` of it.
+    y0, x0 = max(0, top - bridge), max(0, left - bridge)
+    around = other[y0:top + height + bridge, x0:left + width + bridge]
     reach = np.ones((2 * bridge + 1, 2 * bridge + 1), np.uint8)
-    near = (cv2.dilate(other, reach) > 0)[window]
+    grown = cv2.dilate(around, reach) > 0
+    near = grown[top - y0:top - y0 + height, left - x0:left - x0 + width]
     kept = lines[window]
     count, labels, stats, _ = components_with_stats(own[window])
     for label in range(1, count):

@@ -111,6 +111,10 @@ def _exit_now() -> None:
     os._exit(0)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+"""glibc's mallopt parameters (malloc.h)."""
+
+
 def keep_freed_memory() -> None:
     """Linux (glibc): keep freed memory for the next scan rather than give it back at once.
 
@@ -125,10 +129,6 @@ def keep_freed_memory() -> None:
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20)
         libc.mallopt(_M_TRIM_THRESHOLD, 128 << 20)
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-"""glibc's mallopt parameters (malloc.h)."""
 
 
 def _die_with_parent(parent: int) -> None:
