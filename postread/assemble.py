@@ -112,15 +112,18 @@ class CodeFormat:
         """True when ``count`` digits fit this format for this field."""
         return count in self.counts_for(field)
 
-    def label(self, kind: FieldKind, count: int) -> str:
-        """The format name stored with a read of ``count`` digits."""
+    def label(self, field: CodeField, count: int) -> str:
+        """The format name stored with a read of ``count`` digits from ``field``."""
         if self.name == "us":
             return "us+4" if count == 9 else "us"
         if self.name != "auto":
             return self.name
-        if kind is FieldKind.BOXES and count in BOX_CONVENTIONS:
+        if field.kind is FieldKind.BOXES and count in BOX_CONVENTIONS:
             return BOX_CONVENTIONS[count]
-        return "us+4" if count == 9 else f"digits:{count}"
+        if count == ZIP4_DIGITS:
+            return "us+4"
+        # A line-end row is read as a US ZIP (``counts_for``), so it is stored as one.
+        return "us" if field.row.line_end and count in LINE_END_DIGITS else f"digits:{count}"
 
 
 def parse_format(name: str) -> CodeFormat:
@@ -440,7 +443,7 @@ def assemble(image: np.ndarray, fields: list[CodeField], classifier: DigitClassi
         code=best.code,
         confidence=best.confidence,
         reason="; ".join(problems),
-        format=fmt.label(best.field.kind, len(best.digits)),
+        format=fmt.label(best.field, len(best.digits)),
         field=chosen,
         digits=best.digits,
         candidates=tuple(fields),

@@ -181,6 +181,16 @@ def test_read_image_end_to_end_on_a_generated_envelope():
         assert fy - fh * 0.5 <= y + h / 2 <= fy + fh * 1.5
 
 
+@pytest.mark.parametrize("code, convention, stored", [
+    ("02139", "us", "us"), ("945101234", "us4", "us+4"), ("1051", "hu", "digits:4"),
+    ("69003", "fr", "fr")])
+def test_auto_stores_the_convention_the_code_was_read_as(code, convention, stored):
+    # A ZIP at the end of "CITY ST" is stored as us, not as five digits of no known kind.
+    env = make_envelope(code, convention, 2, condition="scan")
+    read = read_image(env.image, load_classifier(), fmt="auto", review_below=0.9)
+    assert (read.code, read.format) == (code, stored)
+
+
 def test_a_digit_cut_by_a_free_form_fields_edge_is_a_doubt():
     # A row of 7s with the last 9's loop outside the field (the locator left it out of the
     # row): its stem, cut where the field ends, would read as a sure 1.
