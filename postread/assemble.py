@@ -115,7 +115,7 @@ class CodeFormat:
     def label(self, field: CodeField, count: int) -> str:
         """The format name stored with a read of ``count`` digits from ``field``."""
         if self.name == "us":
-            return "us+4" if count == 9 else "us"
+            return "us+4" if count == ZIP4_DIGITS else "us"
         if self.name != "auto":
             return self.name
         if field.kind is FieldKind.BOXES and count in BOX_CONVENTIONS:
