@@ -509,14 +509,18 @@ def line_mask(ink: np.ndarray, length: int) -> np.ndarray:
 
 
 def _straight_runs(ink: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal and vertical runs at least ``length`` long, gaps of length / 8 bridged."""
-    length = max(3, int(length))
-    bridge = max(1, length // 8)
+    """Horizontal and vertical runs at least ``length`` long, gaps of ``_gap`` bridged."""
+    length, bridge = max(3, int(length)), _gap(length)
     across = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((1, bridge), np.uint8))
     across = long_runs(across, length, 1)
     down = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((bridge, 1), np.uint8))
     down = long_runs(down, length, 0)
     return across, down
+
+
+def _gap(length: int) -> int:
+    """The longest gap bridged along a straight line of ``length``: an eighth of it."""
+    return max(1, int(length) // 8)
 
 
 def long_runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
@@ -547,7 +551,7 @@ def outline_lines(ink: np.ndarray, length: int) -> np.ndarray:
     for an outline, such a bar would split the box's hole in two.
     """
     across, down = _straight_runs(ink, length)
-    bridge = max(1, int(length) // 8)
+    bridge = _gap(length)  # an end meets a line across it as far off as a line's gap
     return _meeting(across, down, 1, bridge) | _meeting(down, across, 0, bridge)
 
 

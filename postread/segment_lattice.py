@@ -235,13 +235,16 @@ def _least_ink_path(weight: np.ndarray, start: int) -> np.ndarray:
     nearest = 1e-3 * np.abs(np.arange(width) - start)
     cost = weight[0] + nearest
     came = np.zeros((height, width), np.int8)
-    beyond = np.array([np.inf], np.float32)
+    # Arriving from the left or right neighbour; off the edge is never cheapest.
+    left, right = np.full(width, np.inf), np.full(width, np.inf)
     for y in range(1, height):
-        moves = np.stack((np.concatenate((beyond, cost[:-1])) + step, cost,
-                          np.concatenate((cost[1:], beyond)) + step))
-        choice = np.argmin(moves, axis=0)
-        came[y] = choice - 1
-        cost = np.take_along_axis(moves, choice[None], 0)[0] + weight[y]
+        left[1:] = cost[:-1] + step
+        right[:-1] = cost[1:] + step
+        # Ties go left, then straight, then right (the first of the three, as argmin would
+        # pick): a move is taken only when strictly cheaper than those before it.
+        so_far = np.minimum(left, cost)
+        came[y] = np.where(right < so_far, 1, np.where(cost < left, 0, -1))
+        cost = np.minimum(so_far, right) + weight[y]
     path = np.empty(height, int)
     path[-1] = int(np.argmin(cost + nearest))
     for y in range(height - 1, 0, -1):
