@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from postread.classify import DigitClassifier, to_predictions
+from postread.classify import DigitClassifier, judge_crops, to_predictions
 from postread.field import locate
 from postread.orientation import SURE_TURNED, read_any_way_up
 from postread.records import CodeField, CodeRead, DigitCrop, DigitPrediction, FieldKind, Status
@@ -190,10 +190,11 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
     crops = [c for arc in lat.arcs for c in arc.crops]
     if not crops:
         return FieldRead(field, (), False)
-    probabilities = classifier.probabilities(np.stack([c.pixels for c in crops]))
-    per_arc, at = [], 0
+    probabilities, pair_chances = judge_crops(classifier, np.stack([c.pixels for c in crops]))
+    per_arc, pairs, at = [], [], 0
     for arc in lat.arcs:
         per_arc.append(probabilities[at:at + len(arc.crops)])
+        pairs.append(pair_chances[at:at + len(arc.crops)])
         at += len(arc.crops)
     counts = fmt.counts_for(field)
     # Readings weighed against the chosen one: every count the format allows, also where
@@ -202,7 +203,7 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
     if field.row.zip4 and ZIP4_DIGITS in counts:
         # 5 + 4 digits around the hyphen, whatever the ink suggests
         counts = weighed = (ZIP4_DIGITS,)
-    paths = best_paths(lat, per_arc, tuple(range(1, MAX_FREEFORM + 1)))
+    paths = best_paths(lat, per_arc, tuple(range(1, MAX_FREEFORM + 1)), pairs)
     if not paths:
         return FieldRead(field, (), False)
     # The cheapest cut that fits the format; the cheapest of all when none does.

@@ -30,6 +30,18 @@ class DigitClassifier(Protocol):
         ...
 
 
+def judge_crops(classifier: DigitClassifier, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each crop's calibrated class probabilities, and its chance of holding two digits.
+
+    The second comes from a model with a pair judge (card 1.3.0 on); any other classifier
+    gives 0 for every crop, which leaves the reader's choice of cut to the digits alone.
+    """
+    both = getattr(classifier, "probabilities_and_pairs", None)
+    if both is not None:
+        return both(crops)
+    return classifier.probabilities(crops), np.zeros(len(crops))
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What the JSON card beside a model says about how to feed it."""
@@ -50,6 +62,8 @@ class ModelCard:
     """See ``mean``."""
     temperature: float
     """Calibration: probabilities are softmax(logits / temperature)."""
+    pair_output: str | None
+    """The pair judge's output (logits that a crop holds two digits); None in older models."""
     data: dict
     """The whole card, for display and evaluation."""
 
@@ -95,6 +109,7 @@ def load_card(path: Path) -> ModelCard:
             mean=float(data["preprocessing"]["mean"]),
             std=float(data["preprocessing"]["std"]),
             temperature=float(data["calibration"]["temperature"]),
+            pair_output=data["pair_output"]["name"] if "pair_output" in data else None,
             data=data,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -129,19 +144,42 @@ class OnnxDigitClassifier:
         self.card = card
         self.version = card.version
         self.batch_size = batch_size
+        self._outputs = [card.data["output"]["name"], *([card.pair_output] if card.pair_output
+                                                       else [])]
+        missing = set(self._outputs) - {o.name for o in self._session.get_outputs()}
+        if missing:
+            raise ModelError(f"{card.onnx_path}: has no output {sorted(missing)[0]!r}, "
+                             f"which its card names")
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """N x 28 x 28 uint8 crops -> N x 10 raw logits (before calibration)."""
+        return self._run(crops)[0]
+
+    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw digit logits (N x 10) and, if the model has a pair judge, its N logits."""
         crops = np.asarray(crops)
         if crops.ndim != 3 or crops.shape[1:] != (28, 28):
             raise ValueError(f"expected N x 28 x 28 crops, got {crops.shape}")
         scaled = (crops.astype(np.float32) / 255.0 - self.card.mean) / self.card.std
         batch = scaled[:, None, :, :]
-        parts = [
-            self._session.run(None, {self.card.input_name: batch[i:i + self.batch_size]})[0]
-            for i in range(0, len(batch), self.batch_size)
-        ]
-        return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
+        feed = self.card.input_name
+        parts = [self._session.run(self._outputs, {feed: batch[i:i + self.batch_size]})
+                 for i in range(0, len(batch), self.batch_size)]
+        if not parts:
+            return np.zeros((0, 10), np.float32), np.zeros(0, np.float32)
+        logits = np.concatenate([p[0] for p in parts])
+        pairs = np.concatenate([p[1] for p in parts]) if self.card.pair_output else None
+        return logits, pairs
+
+    def probabilities_and_pairs(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and each crop's chance of holding two touching digits.
+
+        The chances are 0 where the model has no pair judge. One pass over the crops.
+        """
+        logits, pairs = self._run(crops)
+        if pairs is None:
+            return softmax(logits, self.card.temperature), np.zeros(len(logits))
+        return softmax(logits, self.card.temperature), 1.0 / (1.0 + np.exp(-pairs.astype(float)))
 
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
         """N x 28 x 28 uint8 crops -> N x 10 calibrated probabilities.

@@ -235,3 +235,61 @@ def test_ece_of_perfectly_calibrated_predictions_is_zero():
     labels = np.array([0, 0, 0, 1])
     assert expected_calibration_error(probabilities, labels) == pytest.approx(0.0)
     assert expected_calibration_error(probabilities, np.array([1, 1, 1, 1])) == pytest.approx(0.75)
+
+
+@pytest.fixture(scope="module")
+def dry_pairs(tmp_path_factory, repo_root, mnist_dir):
+    """``train_pairs.py --dry-run`` in a subprocess, as a person runs it."""
+    out = tmp_path_factory.mktemp("pairs") / "pairs.pt"
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "pipelines" / "train_pairs.py"), "--dry-run",
+         "--mnist", str(mnist_dir), "--threads", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_the_pair_judge_ships_in_one_graph_with_the_digits(dry_checkpoint, dry_pairs, exported,
+                                                           tmp_path, mnist_dir):
+    from pipelines import mnist
+
+    card_path = export_mod.export(dry_checkpoint, "0.0.2", tmp_path, pairs_path=dry_pairs)
+    card = json.loads(card_path.read_text())
+    assert card["pair_output"]["name"] == "pair_logits"
+    assert {"pairs_above_0.5", "singles_above_0.5"} <= set(card["pair_output"]["held_out"])
+    images, _ = mnist.load_split(mnist_dir, "test")
+    crops = np.concatenate([images[:20], touching_pairs(images, 20, np.random.default_rng(1))])
+    with_judge = load_classifier(card_path)
+    probabilities, pairs = with_judge.probabilities_and_pairs(crops)
+    assert pairs.shape == (40,) and ((pairs > 0) & (pairs < 1)).all()
+    # The digits' answers are those of the same checkpoint exported without the judge.
+    alone = load_classifier(exported)
+    np.testing.assert_allclose(probabilities, alone.probabilities(crops), atol=1e-5)
+    assert (alone.probabilities_and_pairs(crops)[1] == 0).all()
+
+
+def test_only_a_pair_judge_rides_along(dry_checkpoint, tmp_path):
+    with pytest.raises(export_mod.ExportError, match="needs a pair judge"):
+        export_mod.export(dry_checkpoint, "0.0.3", tmp_path, pairs_path=dry_checkpoint)
+
+
+def test_a_card_naming_an_output_its_model_lacks_is_refused(exported, tmp_path):
+    card = json.loads(exported.read_text())
+    card["pair_output"] = {"name": "pair_logits"}
+    copy = tmp_path / exported.name
+    copy.write_text(json.dumps(card))
+    (tmp_path / card["file"]).write_bytes(exported.with_suffix(".onnx").read_bytes())
+    with pytest.raises(ModelError, match="has no output 'pair_logits'"):
+        load_classifier(copy)
+
+
+def test_shipped_pair_judge_tells_touching_pairs_from_digits(shipped_card, mnist_dir):
+    from pipelines import mnist
+
+    images, _ = mnist.load_split(mnist_dir, "test")
+    classifier = load_classifier(shipped_card)
+    _, singles = classifier.probabilities_and_pairs(images[:2000])
+    _, pairs = classifier.probabilities_and_pairs(
+        touching_pairs(images, 500, np.random.default_rng(3)))
+    assert (pairs > 0.5).mean() > 0.98
+    assert (singles > 0.5).mean() < 0.01

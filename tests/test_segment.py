@@ -8,8 +8,9 @@ from pipelines.synth_envelopes import make_envelope
 from postread.field import locate
 from postread.field_view import soft_ink
 from postread.normalise import MNIST_STROKE, stroke_width, to_mnist
-from postread.records import CodeField, FieldKind
+from postread.records import CodeField, DigitCrop, FieldKind
 from postread.segment import segment, segment_boxes
+from postread.segment_lattice import SPLIT_COST, Arc, Lattice, best_paths
 
 
 def ink_canvas(width=300, height=100) -> np.ndarray:
@@ -292,3 +293,22 @@ def test_field_ink_follows_a_shadow_across_the_field():
     ink = soft_ink(crop)
     assert np.mean(ink[strokes == 0] > 64) < 0.01  # shaded paper is not ink
     assert np.mean(ink[strokes > 0] > 128) > 0.8  # strokes on both sides are
+
+
+def test_a_mark_the_pair_judge_calls_two_digits_is_cut_in_two():
+    # One wide mark: read whole as a sure 8 (the digit model alone), or cut as 8 and 9.
+    crop = DigitCrop((0, 0, 10, 10), np.zeros((28, 28), np.uint8))
+    lat = Lattice(1, (Arc(0, 1, (crop,), 0.0, "one digit"),
+                      Arc(0, 1, (crop, crop), SPLIT_COST, "one mark cut in 2")))
+    sure_eight = np.eye(10)[[8]] * 0.998 + 0.0002
+    eight_nine = np.eye(10)[[8, 9]] * 0.99 + 0.001
+    cheapest = min(best_paths(lat, [sure_eight, eight_nine], (1, 2)).values(),
+                   key=lambda p: p.cost)
+    assert cheapest.code == "8"
+    judged = best_paths(lat, [sure_eight, eight_nine], (1, 2), [np.array([0.999]),
+                                                                np.array([0.01, 0.01])])
+    assert min(judged.values(), key=lambda p: p.cost).code == "89"
+    # A judge that sees one digit changes nothing.
+    unsure = best_paths(lat, [sure_eight, eight_nine], (1, 2), [np.array([0.02]),
+                                                                np.array([0.01, 0.01])])
+    assert min(unsure.values(), key=lambda p: p.cost).code == "8"
