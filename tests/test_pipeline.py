@@ -93,7 +93,9 @@ def test_sigkill_part_way_then_rerun_stores_every_scan_once(tmp_path):
 def test_ctrl_c_exits_130_keeps_work_and_a_rerun_finishes(tmp_path):
     many_scans(tmp_path / "scans", 80)
     db = tmp_path / "r.db"
-    first = start(tmp_path / "scans", db, "--workers", "2", delay=0.03)
+    # 80 x 0.06 s over 2 workers: the run outlasts the wait for its first rows with room to
+    # spare (at 0.03 s a busy machine once saw the run end before the signal was sent).
+    first = start(tmp_path / "scans", db, "--workers", "2", delay=0.06)
     wait_for_rows(db, 10, first)
     os.killpg(first.pid, signal.SIGINT)  # as a terminal does: the parent and its workers
     _, err = first.communicate(timeout=60)
