@@ -21,6 +21,7 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -334,21 +335,32 @@ def train(args: argparse.Namespace, command: str = "") -> dict:
             "dry_run": args.dry_run,
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, args.out)
-    print(f"saved {args.out}")
+    return save(checkpoint, args.out)
+
+
+def save(checkpoint: dict, out: Path) -> dict:
+    """Write a checkpoint (its folder made as needed) and say where."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, out)
+    print(f"saved {out}")
     return checkpoint
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: one clear line on a data error."""
+def run(train_with: Callable[..., dict], parse: Callable[[list[str]], argparse.Namespace],
+        script: str, argv: list[str] | None) -> int:
+    """A training script's entry point: the command recorded, one clear line on a data error."""
     try:
         argv = sys.argv[1:] if argv is None else argv
-        train(parse_args(argv), command=" ".join(["train.py", *argv]))
+        train_with(parse(argv), command=" ".join([script, *argv]))
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    return run(train, parse_args, "train.py", argv)
 
 
 if __name__ == "__main__":

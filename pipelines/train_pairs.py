@@ -27,8 +27,7 @@ from pipelines.augment import augment  # noqa: E402
 from pipelines.mnist import load_extra  # noqa: E402
 from pipelines.model import PAIR_ARCHITECTURE, PairNet  # noqa: E402
 from pipelines.pairs import touching_pairs  # noqa: E402
-from pipelines.train import MEAN, STD, normalise, to_input  # noqa: E402
-from postread.errors import DataError  # noqa: E402
+from pipelines.train import MEAN, STD, normalise, run, save, to_input  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,21 +121,12 @@ def train(args: argparse.Namespace, command: str = "") -> dict:
                    "wall_seconds": round(time.perf_counter() - started, 1),
                    "dry_run": args.dry_run},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, args.out)
-    print(f"saved {args.out}")
-    return checkpoint
+    return save(checkpoint, args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one clear line on a data error."""
-    try:
-        argv = sys.argv[1:] if argv is None else argv
-        train(parse_args(argv), command=" ".join(["train_pairs.py", *argv]))
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """Entry point."""
+    return run(train, parse_args, "train_pairs.py", argv)
 
 
 if __name__ == "__main__":

@@ -144,8 +144,9 @@ class OnnxDigitClassifier:
         self.card = card
         self.version = card.version
         self.batch_size = batch_size
-        self._outputs = [card.data["output"]["name"], *([card.pair_output] if card.pair_output
-                                                       else [])]
+        self._outputs = [card.data["output"]["name"]]
+        if card.pair_output:
+            self._outputs.append(card.pair_output)
         missing = set(self._outputs) - {o.name for o in self._session.get_outputs()}
         if missing:
             raise ModelError(f"{card.onnx_path}: has no output {sorted(missing)[0]!r}, "

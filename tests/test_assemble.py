@@ -191,6 +191,29 @@ def test_auto_stores_the_convention_the_code_was_read_as(code, convention, store
     assert (read.code, read.format) == (code, stored)
 
 
+class _DigitsOnly:
+    """The shipped model without its pair judge: the digit network's answers alone."""
+
+    def __init__(self, classifier):
+        self.version, self._classifier = classifier.version, classifier
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        return self._classifier.probabilities(crops)
+
+
+@pytest.mark.parametrize("seed, code", [(55, "64638"), (101, "4952949")])
+def test_touching_digits_the_pair_judge_sees_are_cut_in_two(seed, code):
+    # Messy hands on generated envelopes (procedural digits): the digit network alone
+    # reads a touching pair as one digit and a digit is lost (6838, 452949, in review).
+    env = make_envelope(None, "digits", seed, condition="messy")
+    assert env.code == code
+    classifier = load_classifier()
+    judged = read_image(env.image, classifier, fmt="auto", review_below=0.99)
+    assert (judged.code, judged.status) == (code, Status.ACCEPTED)
+    alone = read_image(env.image, _DigitsOnly(classifier), fmt="auto", review_below=0.99)
+    assert len(alone.code) == len(code) - 1
+
+
 def test_a_digit_cut_by_a_free_form_fields_edge_is_a_doubt():
     # A row of 7s with the last 9's loop outside the field (the locator left it out of the
     # row): its stem, cut where the field ends, would read as a sure 1.
