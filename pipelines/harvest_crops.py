@@ -55,6 +55,12 @@ class RecordingClassifier:
         self.seen.extend(zip(crops, probabilities, strict=True))
         return probabilities
 
+    def probabilities_and_pairs(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As the inner classifier (the reader asks its pair judge too); keeps the pairs."""
+        probabilities, pairs = self.inner.probabilities_and_pairs(crops)
+        self.seen.extend(zip(crops, probabilities, strict=True))
+        return probabilities, pairs
+
     def crop_of(self, probabilities: tuple[float, ...]) -> np.ndarray | None:
         """The crop that produced exactly these probabilities (None if none did)."""
         target = np.asarray(probabilities)
@@ -127,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="MNIST folder (default: POSTREAD_MNIST_DIR or ../shared/data/mnist)")
     ap.add_argument("--split", choices=("train", "test"), default="train",
                     help="test: crops to measure the classifier on envelopes, not to train on")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS),
+                    help="comma-separated image conditions to draw from (default: all)")
     args = ap.parse_args(argv)
+    conditions = args.conditions.split(",")
+    if unknown := sorted(set(conditions) - set(CONDITIONS)):
+        ap.error(f"--conditions: unknown {', '.join(unknown)} (known: {', '.join(CONDITIONS)})")
     mnist = mnist_folder(args.mnist)
     # Load (and check) MNIST once here: a pool restarts a worker whose set-up fails, forever.
     try:
@@ -136,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
-    tasks = [(args.seed, i, CODED[i % len(CODED)], str(rng.choice(CONDITIONS)))
+    tasks = [(args.seed, i, CODED[i % len(CODED)], str(rng.choice(conditions)))
              for i in range(args.count)]
     args.out.mkdir(parents=True, exist_ok=True)
     kept = 0

@@ -38,3 +38,19 @@ def test_a_missing_mnist_folder_is_one_clear_line_not_a_hung_pool(tmp_path, repo
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert run.stderr.startswith("error: ") and "MNIST file is missing" in run.stderr
+
+
+def test_the_reader_harvests_with_the_pair_judge_it_reads_with(tmp_path):
+    # A messy envelope (procedural digits) whose touching pair only the judge gets cut in
+    # two: read without it, a digit is lost and the envelope gives no crops.
+    env = make_envelope(None, "digits", 55, condition="messy")
+    crops = harvest(env, tmp_path, RecordingClassifier(load_classifier()))
+    assert "".join(str(label) for _, label in crops) == env.code == "64638"
+
+
+def test_harvest_draws_only_the_conditions_asked_for(tmp_path, repo_root):
+    run = subprocess.run([sys.executable, str(repo_root / "pipelines" / "harvest_crops.py"),
+                          str(tmp_path / "out"), "--conditions", "lowres,blurry"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "--conditions: unknown blurry" in run.stderr
