@@ -10,6 +10,7 @@ corner (top left), marks inside a postmark ring and rows of uniform printed char
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 
@@ -31,6 +32,9 @@ ZIP4_EXTRA_MARKS = 2
 """Marks a ZIP+4 may have beyond its 9 digits: pieces of broken digits that did not
 overlap their digit (a bold 2's detached stem), which segmentation joins or skips. The
 hyphen between 5 and 4 written digit-sized marks is evidence enough of a code."""
+HYPHEN_GAP = 2.0
+"""Widest gap (times the digits' height) between the halves of a ZIP+4, hyphen in it; a
+line goes on across such a gap."""
 ZIP_REACH = 1.2
 """How far (times the digits' height) a ZIP's cut-off first digit may stand from the rest."""
 WORD_GAPS = (0.45, 0.7, 1.0)
@@ -157,8 +161,13 @@ def _digit_count(mark: Mark) -> int:
     return max(1, int(round(mark.w / (0.7 * mark.h))))
 
 
-def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
-    """Chains of aligned, character-sized marks, left to right (one text line each)."""
+def _lines(marks: list[Mark], min_h: float, max_h: float,
+           hyphens: Sequence[Mark] = ()) -> list[list[Mark]]:
+    """Chains of aligned, character-sized marks, left to right (one text line each).
+
+    A line goes on across a gap of up to 1.6 times its height, or ``HYPHEN_GAP`` where a
+    hyphen stands in the gap at the line's middle (a ZIP+4 written ``12345 - 6789``).
+    """
     tall = sorted((m for m in marks if min_h <= m.h <= max_h and m.w <= 3.5 * m.h),
                   key=lambda m: m.x)
     lines: list[list[Mark]] = []
@@ -180,7 +189,13 @@ def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
             same_line = (abs(mark.cy - last_cy) < reach
                          or abs(mark.cy - lines[index][-1].cy) < reach)
             similar = 0.45 < mark.h / last_h < 2.2
-            if same_line and similar and -0.3 * last_h < gap < 1.6 * max(mark.h, last_h):
+            tall = max(mark.h, last_h)
+            # Across a hyphen only between marks of one size: the two halves of a ZIP+4
+            # are one hand's writing (a printed state before a code is not).
+            near = gap < 1.6 * tall or (
+                gap < HYPHEN_GAP * tall and 0.8 < mark.h / last_h < 1.25
+                and _dash_between(right, mark.x, lines[index][-1].cy, tall, hyphens))
+            if same_line and similar and -0.3 * last_h < gap and near:
                 lines[index].append(mark)
                 ends[index] = _line_end(lines[index])
                 break
@@ -189,6 +204,13 @@ def _lines(marks: list[Mark], min_h: float, max_h: float) -> list[list[Mark]]:
             lines.append([mark])
             ends.append(_line_end(lines[-1]))
     return lines
+
+
+def _dash_between(left: int, right: int, cy: float, height: float,
+                  hyphens: Sequence[Mark]) -> bool:
+    """True when a hyphen for marks ``height`` tall lies between ``left`` and ``right``."""
+    return any(left - 2 <= h.x and h.right <= right + 2 and _is_hyphen(h, height)
+               and abs(h.cy - cy) < 0.4 * height for h in hyphens)
 
 
 def _line_end(line: list[Mark]) -> tuple[float, float, int]:
@@ -244,9 +266,8 @@ def _zip4(words: list[list[Mark]], hyphens: list[Mark]) -> list[list[Mark]]:
         height = float(median([m.h for m in first + second]))
         left, right = first[-1].right, second[0].x
         # A dash is judged against these digits' height, not the envelope's text size.
-        dash = any(left - 2 <= h.x and h.right <= right + 2 and _is_hyphen(h, height)
-                   and abs(h.cy - first[-1].cy) < 0.4 * height for h in hyphens)
-        if dash and right - left < 2.0 * height:
+        if _dash_between(left, right, first[-1].cy, height, hyphens) and \
+                right - left < HYPHEN_GAP * height:
             before = words[index - 1] if index else []
             joined.append(_five_before(first, before, height) + second)
     return joined
@@ -480,7 +501,7 @@ def find_freeform(view: View) -> list[Found]:
                    [m for m in marks if m.w >= 1.3 * m.h])
     hyphens = ctx.hyphens
     found = []
-    for line in _lines(marks, min_h, max_h):
+    for line in _lines(marks, min_h, max_h, hyphens):
         seen: set[tuple[int, ...]] = set()
         # Handwriting spaces digits unevenly: words are cut at a few gap sizes and the
         # scorer and the classifier choose among them.

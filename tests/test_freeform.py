@@ -190,6 +190,31 @@ def test_a_row_written_sloping_down_is_one_line():
     assert _lines(marks, 10, 200) == [marks]
 
 
+def test_a_zip4_with_a_spaced_hyphen_is_one_line_but_print_before_a_dash_is_not():
+    # "68245 - 7405": the hyphen stands in a gap of 1.8 digit heights, wider than a line
+    # takes; each half was read alone (68245, sure, and in review as half a ZIP+4).
+    first = [Mark(100 + 36 * i, 0, 26, 33) for i in range(5)]
+    second = [Mark(100 + 36 * 5 + 50 + 36 * i, 1, 26, 33) for i in range(4)]
+    hyphen = Mark(first[-1].right + 18, 15, 20, 4)
+    assert _lines(first + second, 10, 200) == [first, second]
+    assert _lines(first + second, 10, 200, [hyphen]) == [first + second]
+    # Print a third smaller than the code before it ("TX", then a flat 5 taken for a
+    # dash): not the same hand, the line stops.
+    printed = [Mark(100 + 26 * i, 6, 20, 25) for i in range(2)]
+    code = [Mark(printed[-1].right + 56 + 36 * i, 0, 26, 34) for i in range(5)]  # 1.6x
+    dash = Mark(printed[-1].right + 18, 15, 20, 4)
+    assert _lines(printed + code, 10, 200, [dash]) == [printed, code]
+
+
+def test_a_zip4_written_with_spaces_round_its_hyphen_is_read_whole():
+    ink = np.zeros((300, 1400), np.uint8)
+    # A gap of 1.8 digit heights between the halves, the hyphen in its middle.
+    for text, x in (("12345", 100), ("-", 370), ("6789", 435)):
+        cv2.putText(ink, text, (x, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 6)
+    view = View(to_scan=np.eye(3), inverted=False, notes=(), ink=ink, boxes=np.zeros_like(ink))
+    assert any(f.row.zip4 and len(f.cells) == 9 for f in find_freeform(view))
+
+
 def test_a_flag_drawn_apart_joins_its_five_but_a_hyphen_joins_nothing():
     # The 5's flag, lifted off the body and drawn to the right, overlaps it too little to
     # be a piece of it; a ZIP+4 hyphen at mid-height between two digits is no flag.
