@@ -490,3 +490,24 @@ def test_a_printed_town_name_stands_like_a_word_and_needs_a_sure_reading():
     sure = assemble(image, [field_of(row_ink("oooo"), wordlike=True)],
                     SureClassifier(p=0.99), parse_format("auto"), 0.5)
     assert sure.code == "3333"
+
+
+class PairJudgingClassifier(SureClassifier):
+    """Sure of a 3 everywhere, with a pair judge that gives every crop the same chance."""
+
+    def __init__(self, pair: float):
+        super().__init__()
+        self.pair = pair
+
+    def probabilities_and_pairs(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.probabilities(crops), np.full(len(crops), self.pair)
+
+
+def test_a_digit_the_pair_judge_is_sure_holds_two_needs_review():
+    # Every cut of these rings is judged a pair alike, so the rings stay whole and are read
+    # as four sure 3s: a digit may have been lost in one of them.
+    sure = read(row_ink("oooo"), classifier=PairJudgingClassifier(0.995))
+    assert sure.code == "3333"
+    assert "a mark read as one digit looks like two touching digits" in sure.doubts
+    unsure = read(row_ink("oooo"), classifier=PairJudgingClassifier(0.9))
+    assert unsure.code == "3333" and not unsure.doubts
