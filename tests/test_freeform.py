@@ -511,3 +511,21 @@ def test_a_digit_the_pair_judge_is_sure_holds_two_needs_review():
     assert "a mark read as one digit looks like two touching digits" in sure.doubts
     unsure = read(row_ink("oooo"), classifier=PairJudgingClassifier(0.9))
     assert unsure.code == "3333" and not unsure.doubts
+
+
+def test_a_mark_left_out_that_reads_as_a_sure_digit_needs_review():
+    # A short 1 standing apart between two digits (0.55 of their height) is taken for a
+    # piece of a digit and left out, yet it reads as surely as the rest: a digit may be lost.
+    def row_with_stroke(top: int) -> np.ndarray:
+        ink = np.zeros((120, 520), np.uint8)
+        ink[:, :160] = row_ink("oo")[:, :160]
+        ink[:, 230:] = row_ink("oo")[:, 20:310]
+        cv2.line(ink, (195, top), (195, 96), 255, 7)
+        return ink
+
+    short = read(row_with_stroke(58))
+    assert short.code == "3333"
+    assert "a mark left out of the code reads as a digit" in short.doubts
+    # A speck a quarter of the digits' height is left out without a doubt.
+    speck = read(row_with_stroke(80))
+    assert speck.code == "3333" and not speck.doubts
