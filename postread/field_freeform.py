@@ -189,12 +189,12 @@ def _lines(marks: list[Mark], min_h: float, max_h: float,
             same_line = (abs(mark.cy - last_cy) < reach
                          or abs(mark.cy - lines[index][-1].cy) < reach)
             similar = 0.45 < mark.h / last_h < 2.2
-            tall = max(mark.h, last_h)
+            size = max(mark.h, last_h)
             # Across a hyphen only between marks of one size: the two halves of a ZIP+4
             # are one hand's writing (a printed state before a code is not).
-            near = gap < 1.6 * tall or (
-                gap < HYPHEN_GAP * tall and 0.8 < mark.h / last_h < 1.25
-                and _dash_between(right, mark.x, lines[index][-1].cy, tall, hyphens))
+            near = gap < 1.6 * size or (
+                gap < HYPHEN_GAP * size and 0.8 < mark.h / last_h < 1.25
+                and _dash_between(right, mark.x, lines[index][-1].cy, size, hyphens))
             if same_line and similar and -0.3 * last_h < gap and near:
                 lines[index].append(mark)
                 ends[index] = _line_end(lines[index])
