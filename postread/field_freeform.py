@@ -35,6 +35,8 @@ hyphen between 5 and 4 written digit-sized marks is evidence enough of a code.""
 HYPHEN_GAP = 2.0
 """Widest gap (times the digits' height) between the halves of a ZIP+4, hyphen in it; a
 line goes on across such a gap."""
+ZIP_SMALLEST = 0.6
+"""A mark taken back into a ZIP's first five is at least this tall (times the digits')."""
 ZIP_REACH = 1.2
 """How far (times the digits' height) a ZIP's cut-off first digit may stand from the rest."""
 WORD_GAPS = (0.45, 0.7, 1.0)
@@ -286,7 +288,9 @@ def _five_before(first: list[Mark], before: list[Mark], height: float) -> list[M
     need = MIN_ZIP - sum(digits_in(m.w, m.h) for m in first)
     taken: list[Mark] = []
     for mark in reversed(before):
-        if len(taken) >= need or mark.h < 0.7 * height:
+        # A handwritten digit may be two thirds of its neighbours' height (a small 5 in
+        # 96587-2195, which at 0.7 stopped the taking and left 87-21 to be read).
+        if len(taken) >= need or mark.h < ZIP_SMALLEST * height:
             break
         if (taken or first)[0].x - mark.right >= ZIP_REACH * height:
             break

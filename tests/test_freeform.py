@@ -158,6 +158,21 @@ def test_a_zip_first_digit_set_apart_is_taken_back_into_the_zip4():
     assert zip4 == nine + wide + after
 
 
+def test_a_small_digit_cut_off_a_zip_is_taken_back_but_a_speck_is_not():
+    # "965 87-2195": the first three digits stand apart, the 5 two thirds the others' height.
+    def digits(x0, count, h=30):
+        return [Mark(x0 + 25 * i, 30 - h, 18, h) for i in range(count)]
+
+    before = digits(0, 2) + [Mark(50, 10, 18, 20)]
+    first, second = digits(100, 2), digits(170, 4)
+    hyphen = Mark(152, 14, 12, 3)
+    (zip4,) = _zip4([before, first, second], [hyphen])
+    assert zip4 == before + first + second
+    speck = digits(0, 2) + [Mark(50, 15, 18, 15)]  # half their height: not a digit
+    (zip4,) = _zip4([speck, first, second], [hyphen])
+    assert zip4 == first + second
+
+
 def test_a_thin_five_broken_where_it_turns_is_one_mark():
     # The top stroke and the bowl of a pale 5 touch at one row and overlap a little: one
     # mark. Left apart, the line's word is cut after the 5's top and the code not found.
