@@ -32,6 +32,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines import mnist  # noqa: E402
 from pipelines.model import ARCHITECTURE, PAIR_ARCHITECTURE, DigitNet, PairNet  # noqa: E402
+from pipelines.train import MEAN, STD, normalise, to_input  # noqa: E402
 
 PARITY_TOLERANCE = 1e-4
 STATISTICS_IMAGES = 2000
@@ -122,7 +123,10 @@ def unpack(card_path: Path, mnist_dir: Path) -> tuple[dict, dict | None]:
     images, _ = mnist.load_split(mnist_dir, "train")
     pick = np.random.default_rng(0).choice(len(images), STATISTICS_IMAGES, replace=False)
     mean, std = card["preprocessing"]["mean"], card["preprocessing"]["std"]
-    inputs = ((torch.from_numpy(images[pick]).float() / 255 - mean) / std)[:, None]
+    if (mean, std) != (MEAN, STD):
+        raise UnpackError(f"{card_path}: pixels scaled by mean {mean}, std {std}; "
+                          f"train.py feeds {MEAN}, {STD}")
+    inputs = normalise(to_input(images[pick]))
     weights = folded_weights(onnx_path)
     pair_output = card.get("pair_output")
     digits = DigitNet()

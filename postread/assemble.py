@@ -21,7 +21,7 @@ from postread.field import locate
 from postread.orientation import SURE_TURNED, read_any_way_up
 from postread.records import CodeField, CodeRead, DigitCrop, DigitPrediction, FieldKind, Status
 from postread.segment import segment
-from postread.segment_lattice import Lattice, best_paths, lattice
+from postread.segment_lattice import Lattice, Path, best_paths, lattice
 
 DEFAULT_REVIEW_BELOW = 0.99
 """Reads less confident than this need a person: the lowest threshold at which accepted
@@ -210,7 +210,6 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
         per_arc.append(probabilities[at:at + len(arc.crops)])
         pairs.append(pair_chances[at:at + len(arc.crops)])
         at += len(arc.crops)
-    chance_of = {id(c): float(p) for c, p in zip(crops, pair_chances, strict=True)}
     counts = fmt.counts_for(field)
     # Readings weighed against the chosen one: every count the format allows, also where
     # the row's place narrows the choice (a line-end ZIP read 5 digits over a cheaper 4).
@@ -239,28 +238,22 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
         doubts.append("a mark that does not look like one digit")
     if _cut_by_edge(best.crops, field):
         doubts.append("a digit cut off by the field's edge")
-    if max(chance_of[id(c)] for c in best.crops) >= SURE_PAIR:
+    if max(float(pairs[k].max(initial=0.0)) for k in best.arcs) >= SURE_PAIR:
         doubts.append("a mark read as one digit looks like two touching digits")
-    if _sure_digit_left_out(lat, per_arc, best.crops):
+    if _sure_digit_left_out(lat, per_arc, best):
         doubts.append("a mark left out of the code reads as a digit")
     digits = to_predictions(best.probabilities, [c.box for c in best.crops])
     return FieldRead(field, tuple(digits), False, tuple(doubts))
 
 
-def _sure_digit_left_out(lat: Lattice, per_arc: list[np.ndarray],
-                         chosen: tuple[DigitCrop, ...]) -> bool:
-    """True when a mark outside every chosen crop is tall and read surely as one digit."""
-    height = float(np.median([c.box[3] for c in chosen]))
+def _sure_digit_left_out(lat: Lattice, per_arc: list[np.ndarray], path: Path) -> bool:
+    """True when a mark the path leaves out is tall and read surely as one digit."""
+    left_out = {lat.arcs[k].start for k in path.arcs if not lat.arcs[k].crops}
+    height = float(np.median([c.box[3] for c in path.crops]))
     tallest, surest = LEFT_OUT_DIGIT
-    for arc, probabilities in zip(lat.arcs, per_arc, strict=True):
-        if arc.end - arc.start != 1 or len(arc.crops) != 1:
-            continue  # not one mark read as one digit
-        x, _, w, h = arc.crops[0].box
-        centre = x + w / 2
-        if (h >= tallest * height and probabilities[0].max() >= surest
-                and not any(cx <= centre <= cx + cw for cx, _, cw, _ in (c.box for c in chosen))):
-            return True
-    return False
+    return any(arc.start in left_out and arc.end == arc.start + 1 and len(arc.crops) == 1
+               and arc.crops[0].box[3] >= tallest * height and probabilities[0].max() >= surest
+               for arc, probabilities in zip(lat.arcs, per_arc, strict=True))
 
 
 def _cut_by_edge(crops: tuple[DigitCrop, ...], field: CodeField) -> bool:

@@ -167,7 +167,8 @@ class OnnxDigitClassifier:
         parts = [self._session.run(self._outputs, {feed: batch[i:i + self.batch_size]})
                  for i in range(0, len(batch), self.batch_size)]
         if not parts:
-            return np.zeros((0, 10), np.float32), np.zeros(0, np.float32)
+            return np.zeros((0, 10), np.float32), (
+                np.zeros(0, np.float32) if self.card.pair_output else None)
         logits = np.concatenate([p[0] for p in parts])
         pairs = np.concatenate([p[1] for p in parts]) if self.card.pair_output else None
         return logits, pairs

@@ -429,6 +429,8 @@ class Path:
     """Summed shape cost of the arcs taken."""
     cost: float
     """Prior plus the classifier's surprise, -sum(log p) of the digits read."""
+    arcs: tuple[int, ...] = ()
+    """The arcs taken, as indices into the lattice's ``arcs``, left to right."""
 
     @property
     def code(self) -> str:
@@ -482,5 +484,6 @@ def best_paths(lat: Lattice, probabilities: list[np.ndarray], counts: tuple[int,
                                              or [np.zeros((0, 10))]),
                 prior=float(sum(a.cost for a in arcs)),
                 cost=cost,
+                arcs=taken,
             )
     return paths

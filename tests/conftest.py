@@ -32,6 +32,26 @@ def shipped_card() -> Path:
     return find_card(MODELS_DIR)
 
 
+@pytest.fixture(scope="session")
+def dry_checkpoint(tmp_path_factory, mnist_dir) -> Path:
+    """A DigitNet from ``train.py --dry-run`` (a few batches; judge-free pairs share 0.1)."""
+    from scripts import train_dry_run
+
+    out = tmp_path_factory.mktemp("train") / "dry.pt"
+    result = train_dry_run(mnist_dir, "--out", out, "--pairs-share", 0.1)
+    assert result.returncode == 0, result.stderr
+    assert "val acc" in result.stdout
+    return out
+
+
+@pytest.fixture(scope="session")
+def exported(dry_checkpoint, tmp_path_factory) -> Path:
+    """The card of ``dry_checkpoint`` exported as model 0.0.1 (no pair judge)."""
+    from pipelines import export
+
+    return export.export(dry_checkpoint, "0.0.1", tmp_path_factory.mktemp("models"))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A review database built from generated scans (see review_db.build), once per module."""

@@ -1,14 +1,13 @@
 """Training dry run, ONNX export with parity, the card, and the classifier that reads it."""
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import onnx
 import pytest
 import torch
+from scripts import run_script, train_dry_run
 
 from pipelines import export as export_mod
 from pipelines.evaluate import expected_calibration_error
@@ -16,29 +15,6 @@ from pipelines.model import ARCHITECTURE
 from pipelines.pairs import touching_pair, touching_pairs
 from postread.classify import OnnxDigitClassifier, load_card, load_classifier
 from postread.errors import ModelError
-
-
-def _train(repo_root, mnist_dir, *options):
-    """``train.py --dry-run`` in a subprocess, as a person runs it."""
-    return subprocess.run(
-        [sys.executable, str(repo_root / "pipelines" / "train.py"), "--dry-run",
-         "--mnist", str(mnist_dir), "--threads", "1", *map(str, options)],
-        capture_output=True, text=True, timeout=300,
-    )
-
-
-@pytest.fixture(scope="module")
-def dry_checkpoint(tmp_path_factory, repo_root, mnist_dir):
-    out = tmp_path_factory.mktemp("train") / "dry.pt"
-    result = _train(repo_root, mnist_dir, "--out", out, "--pairs-share", 0.1)
-    assert result.returncode == 0, result.stderr
-    assert "val acc" in result.stdout
-    return out
-
-
-@pytest.fixture(scope="module")
-def exported(dry_checkpoint, tmp_path_factory):
-    return export_mod.export(dry_checkpoint, "0.0.1", tmp_path_factory.mktemp("models"))
 
 
 def test_dry_run_checkpoint_holds_the_recipe(dry_checkpoint):
@@ -65,11 +41,10 @@ def test_touching_pairs_are_one_wide_mark_in_mnist_form(mnist_dir):
     assert batch.shape == (8, 28, 28) and len({b.tobytes() for b in batch}) == 8
 
 
-def test_a_fine_tune_must_hold_out_what_its_start_held_out(dry_checkpoint, repo_root,
-                                                           mnist_dir):
+def test_a_fine_tune_must_hold_out_what_its_start_held_out(dry_checkpoint, mnist_dir):
     # The start (seed 1) was trained on images seed 2 would hold out for validation.
-    result = _train(repo_root, mnist_dir, "--init", dry_checkpoint, "--seed", 2,
-                    "--out", dry_checkpoint.parent / "never.pt")
+    result = train_dry_run(mnist_dir, "--init", dry_checkpoint, "--seed", 2,
+                           "--out", dry_checkpoint.parent / "never.pt")
     assert result.returncode == 2
     assert "held out 5000 of the 60k training images, seed 1" in result.stderr
     assert "(use its seed)" in result.stderr and len(result.stderr.splitlines()) == 1
@@ -77,18 +52,17 @@ def test_a_fine_tune_must_hold_out_what_its_start_held_out(dry_checkpoint, repo_
 
 
 @pytest.fixture(scope="module")
-def dry_teacher(tmp_path_factory, repo_root, mnist_dir):
+def dry_teacher(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("teacher") / "teacher.pt"
-    result = _train(repo_root, mnist_dir, "--teacher-net", "--model-seed", 11, "--out", out)
+    result = train_dry_run(mnist_dir, "--teacher-net", "--model-seed", 11, "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 
 
-def test_a_digitnet_distilled_from_teachers_records_them(dry_teacher, repo_root, mnist_dir,
-                                                         tmp_path):
+def test_a_digitnet_distilled_from_teachers_records_them(dry_teacher, mnist_dir, tmp_path):
     out = tmp_path / "student.pt"
-    result = _train(repo_root, mnist_dir, "--teacher", dry_teacher, "--teacher", dry_teacher,
-                    "--distill-temperature", 3, "--distill-weight", 0.8, "--out", out)
+    result = train_dry_run(mnist_dir, "--teacher", dry_teacher, "--teacher", dry_teacher,
+                           "--distill-temperature", 3, "--distill-weight", 0.8, "--out", out)
     assert result.returncode == 0, result.stderr
     student = torch.load(out, weights_only=False)
     teacher = torch.load(dry_teacher, weights_only=False)
@@ -105,10 +79,10 @@ def test_a_teacher_net_does_not_ship(dry_teacher, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_a_teacher_must_not_have_trained_on_the_validation_split(dry_teacher, repo_root,
-                                                                 mnist_dir, tmp_path):
-    result = _train(repo_root, mnist_dir, "--teacher", dry_teacher, "--seed", 2,
-                    "--out", tmp_path / "never.pt")
+def test_a_teacher_must_not_have_trained_on_the_validation_split(dry_teacher, mnist_dir,
+                                                                 tmp_path):
+    result = train_dry_run(mnist_dir, "--teacher", dry_teacher, "--seed", 2,
+                           "--out", tmp_path / "never.pt")
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: --teacher {dry_teacher} held out 5000 of the 60k")
     assert not (tmp_path / "never.pt").exists()
@@ -142,8 +116,8 @@ def test_weight_average_follows_the_model_and_copies_its_counters():
     assert int(average.module.features[1].num_batches_tracked) == 1
 
 
-def test_train_reports_a_missing_mnist_folder_in_one_line(repo_root, tmp_path):
-    result = _train(repo_root, tmp_path, "--out", tmp_path / "x.pt")
+def test_train_reports_a_missing_mnist_folder_in_one_line(tmp_path):
+    result = train_dry_run(tmp_path, "--out", tmp_path / "x.pt")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ")
     assert "train-images-idx3-ubyte.gz: MNIST file is missing" in result.stderr
@@ -238,13 +212,10 @@ def test_ece_of_perfectly_calibrated_predictions_is_zero():
 
 
 @pytest.fixture(scope="module")
-def dry_pairs(tmp_path_factory, repo_root, mnist_dir):
-    """``train_pairs.py --dry-run`` in a subprocess, as a person runs it."""
+def dry_pairs(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("pairs") / "pairs.pt"
-    result = subprocess.run(
-        [sys.executable, str(repo_root / "pipelines" / "train_pairs.py"), "--dry-run",
-         "--mnist", str(mnist_dir), "--threads", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300)
+    result = run_script("train_pairs.py", "--dry-run", "--mnist", mnist_dir, "--threads", "1",
+                        "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 
