@@ -1,10 +1,9 @@
 """pipelines/harvest_crops.py: crops cut by the real reader, labelled by where the truth is."""
 
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
+from scripts import run_script
 
 from pipelines.harvest_crops import RecordingClassifier, harvest
 from pipelines.synth_envelopes import make_envelope
@@ -32,10 +31,9 @@ def test_a_read_that_does_not_cut_every_true_digit_once_gives_nothing(tmp_path):
     assert harvest(replace(env, digit_boxes=far), tmp_path, recorder) == []
 
 
-def test_a_missing_mnist_folder_is_one_clear_line_not_a_hung_pool(tmp_path, repo_root):
-    run = subprocess.run([sys.executable, str(repo_root / "pipelines" / "harvest_crops.py"),
-                          str(tmp_path / "out"), "--count", "2", "--mnist", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+def test_a_missing_mnist_folder_is_one_clear_line_not_a_hung_pool(tmp_path):
+    run = run_script("harvest_crops.py", tmp_path / "out", "--count", 2, "--mnist", tmp_path,
+                     timeout=120)
     assert run.returncode == 2
     assert run.stderr.startswith("error: ") and "MNIST file is missing" in run.stderr
 
@@ -48,9 +46,8 @@ def test_the_reader_harvests_with_the_pair_judge_it_reads_with(tmp_path):
     assert "".join(str(label) for _, label in crops) == env.code == "64638"
 
 
-def test_harvest_draws_only_the_conditions_asked_for(tmp_path, repo_root):
-    run = subprocess.run([sys.executable, str(repo_root / "pipelines" / "harvest_crops.py"),
-                          str(tmp_path / "out"), "--conditions", "lowres,blurry"],
-                         capture_output=True, text=True, timeout=120)
+def test_harvest_draws_only_the_conditions_asked_for(tmp_path):
+    run = run_script("harvest_crops.py", tmp_path / "out", "--conditions", "lowres,blurry",
+                     timeout=120)
     assert run.returncode == 2
     assert "--conditions: unknown blurry" in run.stderr
