@@ -37,7 +37,8 @@ def field_of(ink: np.ndarray, **traits) -> CodeField:
 
 def row_ink(marks: str, width: int = 520, height: int = 120) -> np.ndarray:
     """A row drawn from ``marks``: 'o' a digit-sized ring, 'i' a fragment, ':' a dotted trail,
-    'w' two rings touching (one wide mark), 'W' four rings touching, 'l' a tall stroke (a 1),
+    'w' two rings touching (one wide mark), 'p' two rings just touching (a pair as wide as
+    two digits), 'W' four rings touching, 'l' a tall stroke (a 1),
     '|' a line from edge to edge of the field (a frame's or the paper's edge)."""
     ink = np.zeros((height, width), np.uint8)
     x = 20
@@ -49,6 +50,10 @@ def row_ink(marks: str, width: int = 520, height: int = 120) -> np.ndarray:
             cv2.ellipse(ink, (x + 25, 60), (22, 38), 0, 0, 360, 255, 7)
             cv2.ellipse(ink, (x + 66, 60), (22, 38), 0, 0, 360, 255, 7)
             x += 112
+        elif mark == "p":
+            cv2.ellipse(ink, (x + 25, 60), (22, 38), 0, 0, 360, 255, 7)
+            cv2.ellipse(ink, (x + 73, 60), (22, 38), 0, 0, 360, 255, 7)
+            x += 118
         elif mark == "W":
             for k in range(4):
                 cv2.ellipse(ink, (x + 25 + 41 * k, 60), (22, 38), 0, 0, 360, 255, 7)
@@ -341,6 +346,28 @@ def test_a_code_ending_an_address_line_must_read_as_a_us_zip():
     zip_cut = read(row_ink("owoo"), line_end=True)
     assert zip_cut.code == "33333"
     assert any("another cut of the row reads 3333 " in d for d in zip_cut.doubts)
+
+
+class WholePairUnsureClassifier(SureClassifier):
+    """As SureClassifier, but a crop wider than tall (a pair read whole) is unsure of all."""
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        out = super().probabilities(crops)
+        flat = (crops.max(axis=1) > 0).sum(axis=1) > (crops.max(axis=2) > 0).sum(axis=1)
+        out[flat] = 0.1
+        return out
+
+
+def test_only_a_mark_unlike_one_digit_is_a_doubt_not_a_row_of_ordinary_cuts():
+    # Two touching pairs, each cut once: ordinary handwriting, though the row's shape costs
+    # add up to more than one odd mark's (summed, they sent right reads to review).
+    pairs = read(row_ink("oopoop", width=800), classifier=WholePairUnsureClassifier(p=0.999))
+    assert pairs.code == "33333333"
+    assert pairs.doubts == ()
+    # One mark of four rings, cut into three digits: unlike one digit or an ordinary pair.
+    run = read(row_ink("oWo"), classifier=WholePairUnsureClassifier(p=0.999))
+    assert run.code == "33333"
+    assert "a mark that does not look like one digit" in run.doubts
 
 
 class FlatUnsureClassifier(SureClassifier):
