@@ -78,6 +78,9 @@ the sender's."""
 MIN_BOX_SHARE = 0.035
 """An empty box row less tall than this share of the image is no code field (the sender's
 boxes are about 0.05 of an envelope's height, the recipient's 0.1; a photo shrinks both)."""
+BOX_ASPECT = (0.6, 1.2)
+"""A one-digit box is about as wide as tall (width / height; printed rows are 0.7-0.9): an
+empty "row" of boxes half as wide as tall was the texture of a photo's background."""
 ZIP4_DIGITS = 9
 """A free-form field of two hyphenated groups (ZIP+4) holds 5 + 4 digits."""
 LINE_END_DIGITS = (5, 9)
@@ -299,6 +302,9 @@ def _empty_recipient_boxes(reads: list[FieldRead], image_height: int) -> FieldRe
     largest = max(rows, key=_cell_height)
     written = [_cell_height(r) for r in rows if r.digits]
     if largest.digits or any(h > _cell_height(largest) / LARGER_ROW for h in written):
+        return None
+    narrowest, widest = BOX_ASPECT
+    if not narrowest <= float(np.median([w / h for _, _, w, h in largest.field.cells])) <= widest:
         return None
     return largest if _cell_height(largest) >= MIN_BOX_SHARE * image_height else None
 

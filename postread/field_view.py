@@ -38,6 +38,11 @@ PALE_STRONG_SHARE = 0.3
 """A pale region this much of which is strong ink is the soft rim of a strong stroke."""
 PALE_MIN_HEIGHT, PALE_MAX_HEIGHT = 0.008, 0.2
 """Pale marks kept are character-sized (shares of the view's height and width)."""
+INK_FLOOR = 30.0
+"""The least darkness below the paper (red channel) that a field's ink reaches. A crop's
+ink level is Otsu's, which in an empty box finds whatever is darkest: a photo's paper
+texture or JPEG ringing beside the printed outline, 15-25 levels, read as a stray 1 (at
+20, an empty recipient's row then held a sure-looking sender's code). Pencil reaches 60-90."""
 FAINT_PRINT_EXCESS = 8
 """Redness above the paper's that counts as printed box colour when looking for boxes."""
 
@@ -623,7 +628,7 @@ def soft_ink(crop_bgr: np.ndarray, line_length: int | None = None,
     dark[printed] = 0
     scaled = np.clip(dark * (255.0 / max(float(dark.max()), 1.0)), 0, 255).astype(np.uint8)
     level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    level = max(float(level) * float(dark.max()) / 255.0, 20.0)
+    level = max(float(level) * float(dark.max()) / 255.0, INK_FLOOR)
     strokes = dark[dark > level]
     if strokes.size == 0:
         return np.zeros(red.shape, np.uint8)

@@ -26,14 +26,17 @@ class ScriptedClassifier:
         return out
 
 
-def box_field(written: str, score: float = 0.9, size: int = 80, x0: int = 0) -> CodeField:
-    """A box row whose ink has a drawn digit in each box marked '#' in ``written``."""
-    width = x0 + len(written) * (size + 20) + 20
+def box_field(written: str, score: float = 0.9, size: int = 80, x0: int = 0,
+              aspect: float = 1.0) -> CodeField:
+    """A box row whose ink has a drawn digit in each box marked '#' in ``written``
+    (boxes ``size`` tall and ``aspect`` times as wide)."""
+    box_w = int(size * aspect)
+    width = x0 + len(written) * (box_w + 20) + 20
     ink = np.zeros((size + 40, width), np.uint8)
     cells = []
     for i, mark in enumerate(written):
-        x = x0 + 20 + i * (size + 20)
-        cells.append((x, 20, size, size))
+        x = x0 + 20 + i * (box_w + 20)
+        cells.append((x, 20, box_w, size))
         if mark == "#":
             cv2.circle(ink, (x + size // 2, 20 + size // 2), size // 3, 255, 6)
     return CodeField(box=(0, 0, width, size + 40), kind=FieldKind.BOXES, score=score,
@@ -102,6 +105,17 @@ def test_empty_recipient_boxes_fail_even_with_written_sender_boxes():
                     parse_format("auto"), 0.9)
     assert read.status is Status.FAILED
     assert read.reason == "the recipient's code boxes are empty"
+
+
+def test_empty_boxes_far_narrower_than_a_digits_box_do_not_mean_no_code():
+    # A photo's background texture taken for a row of empty boxes half as wide as tall:
+    # not the recipient's boxes, and the written code beside it is read.
+    code = freeform_field(0.75)
+    for aspect, status in ((0.5, Status.ACCEPTED), (0.75, Status.FAILED)):
+        boxes = box_field("____", score=0.5, aspect=aspect)
+        read = assemble(IMAGE, [code, boxes], ScriptedClassifier("62681", p=0.999),
+                        parse_format("auto"), 0.97)
+        assert read.status is status
 
 
 def test_sender_boxes_are_not_accepted_while_the_larger_row_holds_marks():

@@ -295,6 +295,17 @@ def test_field_ink_follows_a_shadow_across_the_field():
     assert np.mean(ink[strokes > 0] > 128) > 0.8  # strokes on both sides are
 
 
+def test_a_faint_shadow_beside_a_box_outline_is_not_ink_but_pencil_is():
+    # An empty box in a phone photo: JPEG ringing beside the printed outline leaves a line
+    # ~20 levels darker than the paper, read as a sure 1 when taken for ink.
+    crop = np.full((80, 70, 3), (164, 186, 200), np.uint8)
+    crop[10:70, 60:62] = (162, 184, 180)
+    assert soft_ink(crop).max() == 0
+    # A pencil stroke (60 levels down) is ink.
+    crop[10:70, 30:33] = (110, 120, 140)
+    assert soft_ink(crop)[10:70, 30:33].min() > 128
+
+
 def test_a_mark_the_pair_judge_calls_two_digits_is_cut_in_two():
     # One wide mark: read whole as a sure 8 (the digit model alone), or cut as 8 and 9.
     crop = DigitCrop((0, 0, 10, 10), np.zeros((28, 28), np.uint8))
