@@ -24,17 +24,22 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines import mnist  # noqa: E402
-from pipelines.model import ARCHITECTURE, PAIR_ARCHITECTURE, DigitNet, PairNet  # noqa: E402
+from pipelines.export import ExportError, check_parity  # noqa: E402
+from pipelines.model import (  # noqa: E402
+    ARCHITECTURE,
+    PAIR_ARCHITECTURE,
+    DigitNet,
+    DigitsAndPairs,
+    PairNet,
+)
 from pipelines.train import MEAN, STD, normalise, to_input  # noqa: E402
 
-PARITY_TOLERANCE = 1e-4
 STATISTICS_IMAGES = 2000
 """MNIST training digits whose activations give each batch norm its running statistics."""
 
@@ -98,22 +103,6 @@ def _set_norm(norm: nn.modules.batchnorm._BatchNorm, mean: torch.Tensor, var: to
         norm.bias.copy_(mean + torch.from_numpy(bias.copy()))
 
 
-def check_parity(networks: list[nn.Module], onnx_path: Path, output_names: list[str],
-                 inputs: torch.Tensor) -> float:
-    """Max |difference| between the networks and the graph's outputs on ``inputs``."""
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: inputs.numpy()}
-    worst = 0.0
-    for network, name, expected in zip(networks, output_names,
-                                       session.run(output_names, feed), strict=True):
-        with torch.no_grad():
-            got = network.eval()(inputs).numpy().reshape(expected.shape)
-        worst = max(worst, float(np.abs(got - expected).max()))
-        if worst > PARITY_TOLERANCE:
-            raise UnpackError(f"{name}: the unpacked network differs from the graph by {worst:.2g}")
-    return worst
-
-
 def unpack(card_path: Path, mnist_dir: Path) -> tuple[dict, dict | None]:
     """The digit checkpoint and (if the graph has one) the pair judge's, from a model card."""
     card = json.loads(card_path.read_text())
@@ -131,16 +120,19 @@ def unpack(card_path: Path, mnist_dir: Path) -> tuple[dict, dict | None]:
     pair_output = card.get("pair_output")
     digits = DigitNet()
     unfold(digits, weights, "digits." if pair_output else "", inputs)
-    networks, names = [digits], [card["output"]["name"]]
+    graph: nn.Module = digits
     pairs = None
     if pair_output:
         if pair_output["architecture"] != PAIR_ARCHITECTURE:
             raise UnpackError(f"{card_path}: a {pair_output['architecture']} judge, not PairNet")
         pairs = PairNet()
         unfold(pairs, weights, "pairs.", inputs)
-        networks.append(pairs)
-        names.append(pair_output["name"])
-    worst = check_parity(networks, onnx_path, names, inputs[:256])
+        graph = DigitsAndPairs(digits, pairs)
+    try:
+        worst = check_parity(graph.eval(), onnx_path)  # the export's own check, every output
+    except ExportError as e:
+        raise UnpackError(f"{card_path}: the unpacked network does not answer as the graph: "
+                          f"{e}") from None
     print(f"unpacked {onnx_path.name}: max |difference| from the graph {worst:.2g}")
     # The card's training section is the checkpoint's recipe plus its validation record.
     recipe = dict(card["training"])

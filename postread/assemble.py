@@ -239,7 +239,7 @@ def _read_freeform(image: np.ndarray, field: CodeField, classifier: DigitClassif
                       f"(cost {other.cost - best.cost:+.1f})")
     if lat.leftover >= LEFTOVER:
         doubts.append(f"ink beside the digits left unread ({lat.leftover:.2f} of a digit)")
-    if max((lat.arcs[k].cost for k in best.arcs if lat.arcs[k].crops), default=0.0) >= ODD_SHAPE:
+    if best.oddest >= ODD_SHAPE:
         doubts.append("a mark that does not look like one digit")
     if _cut_by_edge(best.crops, field):
         doubts.append("a digit cut off by the field's edge")
@@ -304,7 +304,7 @@ def _empty_recipient_boxes(reads: list[FieldRead], image_height: int) -> FieldRe
     if largest.digits or any(h > _cell_height(largest) / LARGER_ROW for h in written):
         return None
     narrowest, widest = BOX_ASPECT
-    if not narrowest <= float(np.median([w / h for _, _, w, h in largest.field.cells])) <= widest:
+    if not narrowest <= _cell_aspect(largest) <= widest:
         return None
     return largest if _cell_height(largest) >= MIN_BOX_SHARE * image_height else None
 
@@ -329,6 +329,10 @@ def _box_rows(reads: list[FieldRead]) -> list[FieldRead]:
 
 def _cell_height(read: FieldRead) -> float:
     return float(np.median([h for _, _, _, h in read.field.cells]))
+
+
+def _cell_aspect(read: FieldRead) -> float:
+    return float(np.median([w / h for _, _, w, h in read.field.cells]))
 
 
 def _digit_height(read: FieldRead) -> float:

@@ -425,8 +425,8 @@ class Path:
     crops: tuple[DigitCrop, ...]
     probabilities: np.ndarray
     """One row of 10 probabilities per crop."""
-    prior: float
-    """Summed shape cost of the arcs taken."""
+    oddest: float
+    """The largest shape cost of one mark read (0 for a row of plain digits)."""
     cost: float
     """Prior plus the classifier's surprise, -sum(log p) of the digits read."""
     arcs: tuple[int, ...] = ()
@@ -482,7 +482,7 @@ def best_paths(lat: Lattice, probabilities: list[np.ndarray], counts: tuple[int,
                 crops=tuple(c for a in arcs for c in a.crops),
                 probabilities=np.concatenate([probabilities[k] for k in taken]
                                              or [np.zeros((0, 10))]),
-                prior=float(sum(a.cost for a in arcs)),
+                oddest=max((a.cost for a in arcs if a.crops), default=0.0),
                 cost=cost,
                 arcs=taken,
             )

@@ -297,7 +297,7 @@ def test_every_cut_fitting_the_format_is_weighed():
     # prior decide between them, and assemble sees both.
     assert set(paths) == {3, 4}
     assert [len(p.crops) for p in (paths[3], paths[4])] == [3, 4]
-    assert paths[4].prior > 0
+    assert paths[4].oddest == pytest.approx(1.5)  # the cut mark pays one split (SPLIT_COST)
 
 
 def test_strokes_reaching_in_from_the_line_above_are_dropped():
